@@ -1,0 +1,93 @@
+# Two commands do everything on a fresh machine: `make dev` and `make test`.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+# uv must never download an interpreter: use the machine's Python (3.11+).
+export UV_PYTHON_DOWNLOADS := never
+export UV_PYTHON_PREFERENCE := only-system
+PYTHON ?= python3
+UV := $(PYTHON) -m uv
+
+-include .env
+export
+
+DEV_NATS_PORT ?= 4222
+DEV_MONGO_PORT ?= 27017
+LOCAL_MODEL_PORT ?= 8090
+GATEWAY_PORT ?= 8000
+WEB_PORT ?= 8080
+WORKERS ?= 1
+export DEV_NATS_PORT DEV_MONGO_PORT LOCAL_MODEL_PORT GATEWAY_PORT WEB_PORT
+
+.PHONY: help uv setup browser dev test test-unit test-integration test-e2e lint format bench clean
+
+help:
+	@echo "make dev    run the whole stack locally (WORKERS=N for more agent workers)"
+	@echo "make test   run every test (unit, integration, end-to-end)"
+	@echo "make lint   ruff + mypy"
+	@echo "make bench  benchmarks into bench/results/"
+
+uv:
+	@$(UV) --version >/dev/null 2>&1 || $(PYTHON) -m pip install --quiet --disable-pip-version-check uv
+
+setup: uv
+	$(UV) sync --locked
+
+# Debian's chromium for the browser tests (browser downloads fail on these machines).
+browser:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	  else echo "chromium missing: browser tests will be skipped (apt-get install chromium)"; fi; }
+
+DEV_PROCS := auth sessions worker=$(WORKERS) gateway web
+ifeq ($(strip $(NATS_URL)),)
+DEV_PROCS += nats
+endif
+ifeq ($(strip $(MONGO_URI)),)
+DEV_PROCS += mongo
+endif
+ifeq ($(strip $(OPENAI_API_KEY)$(OPENAI_BASE_URL)),)
+DEV_PROCS += model
+dev: export OPENAI_BASE_URL := http://127.0.0.1:$(LOCAL_MODEL_PORT)/v1
+dev: export OPENAI_MODEL := $(or $(OPENAI_MODEL),smollm2-135m-instruct)
+endif
+
+dev: setup
+	@mkdir -p .data/nats .data/mongo
+	@echo ""
+	@echo "  Chat UI:      http://127.0.0.1:$(WEB_PORT)/web/"
+	@echo "  API:          http://127.0.0.1:$(GATEWAY_PORT)  (docs: /docs)"
+	@echo "  Model:        $${OPENAI_BASE_URL:-OpenAI} ($${OPENAI_MODEL:-default})"
+	@echo "  Data:         .data/   Ctrl-C stops everything"
+	@echo ""
+	@procs="$(DEV_PROCS)"; names=""; conc=""; \
+	for p in $$procs; do case $$p in *=*) names="$$names $${p%%=*}"; conc="$$conc,$$p";; *) names="$$names $$p";; esac; done; \
+	exec .venv/bin/honcho -f Procfile.dev start -c "$${conc#,}" $$names
+
+test: setup browser
+	.venv/bin/pytest
+
+test-unit: setup
+	.venv/bin/pytest -m unit
+
+test-integration: setup
+	.venv/bin/pytest -m integration
+
+test-e2e: setup browser
+	.venv/bin/pytest -m e2e
+
+lint: setup
+	.venv/bin/ruff check .
+	.venv/bin/ruff format --check .
+	.venv/bin/mypy libs services tests bench
+
+format: setup
+	.venv/bin/ruff format .
+	.venv/bin/ruff check --fix .
+
+bench: setup
+	.venv/bin/python -m bench.run
+
+clean:
+	rm -rf .venv .mypy_cache .ruff_cache .pytest_cache

@@ -1,0 +1,1 @@
+"""Typed payloads for every NATS subject (DESIGN §3). Unknown fields are ignored."""

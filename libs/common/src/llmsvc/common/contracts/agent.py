@@ -1,0 +1,56 @@
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import Field
+
+from llmsvc.common.contracts.base import Contract
+
+EventType = Literal["metadata", "token", "done", "error", "reset", "cancelled"]
+TERMINAL_EVENTS: frozenset[str] = frozenset({"done", "error", "cancelled"})
+
+
+class RunJob(Contract):
+    run_id: str
+    session_id: str
+    thread_id: str
+    user_id: str
+    message: str
+    message_id: str
+    created_at: datetime
+
+
+class RunEvent(Contract):
+    """One event of a run, as stored on `agent.v1.runs.<run_id>.events`.
+
+    `user_id` lets any gateway check ownership on resume; it is never sent to clients.
+    """
+
+    run_id: str
+    seq: int = Field(ge=1)
+    type: EventType
+    data: dict[str, Any]
+    user_id: str
+
+    @property
+    def terminal(self) -> bool:
+        return self.type in TERMINAL_EVENTS
+
+
+class HistoryRequest(Contract):
+    thread_id: str
+    limit: int = Field(50, ge=1, le=500)
+    before: str | None = None
+
+
+class HistoryMessage(Contract):
+    id: str
+    role: Literal["user", "assistant", "system"]
+    content: str
+    created_at: datetime | None = None
+
+
+class HistoryPage(Contract):
+    messages: list[HistoryMessage]
+    next_cursor: str | None = None

@@ -1,0 +1,60 @@
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+
+from pydantic import Field, StringConstraints
+
+from llmsvc.common.contracts.base import Contract
+
+EMAIL_PATTERN = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
+
+Email = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, to_lower=True, max_length=254, pattern=EMAIL_PATTERN),
+]
+# bcrypt and argon2 inputs stay bounded; 72 bytes is bcrypt's limit, we allow 128 chars
+# because argon2id has no such limit.
+Password = Annotated[str, StringConstraints(min_length=8, max_length=128)]
+Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
+
+
+class RegisterRequest(Contract):
+    name: Name
+    email: Email
+    password: Password
+
+
+class LoginRequest(Contract):
+    email: Email
+    # No length rule on login: a wrong password is a 401, not a validation error.
+    password: Annotated[str, StringConstraints(max_length=1024)]
+
+
+class RefreshRequest(Contract):
+    refresh_token: Annotated[str, StringConstraints(min_length=1, max_length=512)]
+
+
+class LogoutRequest(Contract):
+    user_id: str
+    refresh_token: str | None = None
+    access_jti: str | None = None
+
+
+class UserGetRequest(Contract):
+    user_id: str
+
+
+class User(Contract):
+    user_id: str
+    name: str
+    email: str
+    created_at: datetime
+
+
+class TokenPair(Contract):
+    access_token: str
+    token_type: str = "bearer"
+    expires_in: int = Field(description="seconds until the access token expires")
+    refresh_token: str
+    user: User

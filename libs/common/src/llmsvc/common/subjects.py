@@ -1,0 +1,46 @@
+"""NATS subject names and JetStream stream names (DESIGN §3).
+
+A breaking change to a payload gets a new version segment, never an edit in place.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+AUTH_REGISTER: Final = "auth.v1.register"
+AUTH_LOGIN: Final = "auth.v1.login"
+AUTH_REFRESH: Final = "auth.v1.refresh"
+AUTH_LOGOUT: Final = "auth.v1.logout"
+AUTH_USER_GET: Final = "auth.v1.user.get"
+AUTH_QUEUE: Final = "auth"
+
+SESSIONS_CREATE: Final = "sessions.v1.create"
+SESSIONS_GET: Final = "sessions.v1.get"
+SESSIONS_LIST: Final = "sessions.v1.list"
+SESSIONS_RENAME: Final = "sessions.v1.rename"
+SESSIONS_DELETE: Final = "sessions.v1.delete"
+SESSIONS_TOUCH: Final = "sessions.v1.touch"
+SESSIONS_QUEUE: Final = "sessions"
+SESSIONS_EVENTS_STREAM: Final = "SESSIONS_EVENTS"
+SESSIONS_DELETED: Final = "sessions.v1.events.deleted"
+
+AGENT_JOBS_STREAM: Final = "AGENT_JOBS"
+AGENT_JOBS_SUBJECT: Final = "agent.v1.jobs"
+AGENT_JOBS_CONSUMER: Final = "agent-workers"
+AGENT_EVENTS_STREAM: Final = "AGENT_EVENTS"
+AGENT_HISTORY: Final = "agent.v1.history"
+AGENT_QUEUE: Final = "agent-workers"
+AGENT_SESSION_CLEANUP_CONSUMER: Final = "agent-session-cleanup"
+ACTIVE_RUNS_BUCKET: Final = "agent_active_runs"
+
+
+def run_events(run_id: str) -> str:
+    return f"agent.v1.runs.{run_id}.events"
+
+
+def run_cancel(run_id: str) -> str:
+    return f"agent.v1.runs.{run_id}.cancel"
+
+
+RUN_EVENTS_WILDCARD: Final = "agent.v1.runs.*.events"
+RUN_CANCEL_WILDCARD: Final = "agent.v1.runs.*.cancel"

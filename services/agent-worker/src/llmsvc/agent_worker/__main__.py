@@ -1,0 +1,27 @@
+from __future__ import annotations
+
+import asyncio
+import signal
+
+from llmsvc.agent_worker.app import lifespan
+from llmsvc.agent_worker.settings import WorkerSettings
+from llmsvc.common.logging import configure_logging
+
+
+async def serve(settings: WorkerSettings) -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    async with lifespan(settings):
+        await stop.wait()
+
+
+def main() -> None:
+    settings = WorkerSettings()
+    configure_logging(level=settings.log_level, json=settings.log_json, service="agent-worker")
+    asyncio.run(serve(settings))
+
+
+if __name__ == "__main__":
+    main()

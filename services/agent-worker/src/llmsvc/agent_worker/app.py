@@ -1,0 +1,107 @@
+"""The agent worker process: job loop, history replies, checkpoint clean-up."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+from langchain_openai import ChatOpenAI
+from langgraph.checkpoint.mongodb import MongoDBSaver
+from nats.aio.client import Client as NATS
+from nats.aio.msg import Msg
+from pydantic import SecretStr
+from pymongo import MongoClient
+
+from llmsvc.agent_worker.cleanup import run_cleanup
+from llmsvc.agent_worker.flows import RunExecutor
+from llmsvc.agent_worker.graph import build_graph
+from llmsvc.agent_worker.history import HistoryReader
+from llmsvc.agent_worker.jobs import JobLoop
+from llmsvc.agent_worker.settings import WorkerSettings
+from llmsvc.common import subjects
+from llmsvc.common.contracts.agent import HistoryRequest
+from llmsvc.common.logging import get_logger
+from llmsvc.common.nats_client import connect_nats, handle_request
+from llmsvc.common.run_lock import RunLocks
+from llmsvc.common.streams import (
+    agent_events_stream,
+    agent_jobs_stream,
+    ensure_stream,
+    sessions_events_stream,
+)
+
+log = get_logger(__name__)
+
+
+def build_model(settings: WorkerSettings) -> ChatOpenAI:
+    return ChatOpenAI(
+        model=settings.openai_model,
+        base_url=settings.openai_base_url,
+        api_key=SecretStr(settings.api_key_value()),
+        timeout=settings.model_timeout_s,
+        max_retries=settings.model_max_retries,
+        stream_usage=True,
+        use_responses_api=False,
+    )
+
+
+@dataclass
+class WorkerState:
+    nc: NATS
+    mongo: MongoClient[dict[str, object]]
+    jobs: JobLoop
+    tasks: list[asyncio.Task[None]]
+
+
+@contextlib.asynccontextmanager
+async def lifespan(settings: WorkerSettings) -> AsyncIterator[WorkerState]:
+    nc = await connect_nats(settings.nats_url, name="agent-worker")
+    js = nc.jetstream()
+    for config in (
+        agent_jobs_stream(),
+        agent_events_stream(settings.run_events_ttl_s),
+        sessions_events_stream(),
+    ):
+        await ensure_stream(js, config)
+    locks = await RunLocks.open(js, ttl_s=settings.run_lock_ttl_s)
+    mongo: MongoClient[dict[str, object]] = MongoClient(settings.mongo_uri)
+    # The saver creates its indexes in its constructor (sync driver): keep it off the loop.
+    saver = await asyncio.to_thread(MongoDBSaver, mongo, db_name=settings.database_name("agent"))
+    graph = build_graph(build_model(settings), saver)
+    executor = RunExecutor(
+        nc=nc, js=js, graph=graph, locks=locks, lock_renew_every_s=settings.run_lock_ttl_s / 4
+    )
+    jobs = JobLoop(
+        js,
+        executor,
+        concurrency=settings.worker_concurrency,
+        ack_wait_s=settings.job_ack_wait_s,
+        max_deliver=settings.job_max_deliver,
+    )
+    history = HistoryReader(graph)
+
+    async def on_history(msg: Msg) -> None:
+        reply = await handle_request(msg.data, HistoryRequest, history.read)
+        await msg.respond(_json(reply))
+
+    await nc.subscribe(subjects.AGENT_HISTORY, queue=subjects.AGENT_QUEUE, cb=on_history)
+    tasks = [asyncio.create_task(jobs.run()), asyncio.create_task(run_cleanup(js, saver))]
+    log.info("worker_started", model=settings.openai_model, base_url=settings.openai_base_url)
+    try:
+        yield WorkerState(nc=nc, mongo=mongo, jobs=jobs, tasks=tasks)
+    finally:
+        for task in tasks:
+            task.cancel()
+        await jobs.drain(timeout_s=settings.job_ack_wait_s / 2)
+        with contextlib.suppress(Exception):
+            await nc.drain()
+        mongo.close()
+        log.info("worker_stopped")
+
+
+def _json(reply: dict[str, object]) -> bytes:
+    import json
+
+    return json.dumps(reply, default=str).encode()

@@ -1,0 +1,57 @@
+"""Deleting a conversation's checkpoints once its session is deleted.
+
+Durable on JetStream, so a deletion announced while every worker is down is still
+carried out when one comes back."""
+
+from __future__ import annotations
+
+import asyncio
+
+from langgraph.checkpoint.base import BaseCheckpointSaver
+from nats.errors import TimeoutError as NatsTimeoutError
+from nats.js import JetStreamContext
+from nats.js.api import AckPolicy, ConsumerConfig
+from pydantic import ValidationError
+
+from llmsvc.common import subjects
+from llmsvc.common.contracts.sessions import SessionDeleted
+from llmsvc.common.logging import get_logger
+
+log = get_logger(__name__)
+
+
+async def run_cleanup(js: JetStreamContext, saver: BaseCheckpointSaver[str]) -> None:
+    sub = await js.pull_subscribe(
+        subjects.SESSIONS_DELETED,
+        durable=subjects.AGENT_SESSION_CLEANUP_CONSUMER,
+        stream=subjects.SESSIONS_EVENTS_STREAM,
+        config=ConsumerConfig(
+            durable_name=subjects.AGENT_SESSION_CLEANUP_CONSUMER,
+            ack_policy=AckPolicy.EXPLICIT,
+            ack_wait=60,
+            max_deliver=10,
+        ),
+    )
+    while True:
+        try:
+            msgs = await sub.fetch(16, timeout=5)
+        except NatsTimeoutError:
+            continue
+        except Exception:
+            log.exception("cleanup_fetch_failed")
+            await asyncio.sleep(1)
+            continue
+        for msg in msgs:
+            try:
+                event = SessionDeleted.model_validate_json(msg.data)
+            except ValidationError:
+                await msg.term()
+                continue
+            try:
+                await saver.adelete_thread(event.thread_id)
+            except Exception:
+                log.exception("checkpoint_delete_failed", thread_id=event.thread_id)
+                await msg.nak(delay=5)
+                continue
+            log.info("checkpoints_deleted", thread_id=event.thread_id)
+            await msg.ack()

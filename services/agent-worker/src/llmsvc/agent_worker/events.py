@@ -1,0 +1,92 @@
+"""Publishing one run's events to JetStream with a per-run `seq`.
+
+Tokens are coalesced only while a publish is in flight: at a low token rate every
+token is its own event, under load several tokens share one (DESIGN §2 measurements).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from typing import Any
+
+from nats.js import JetStreamContext
+
+from llmsvc.common import subjects
+from llmsvc.common.contracts.agent import EventType, RunEvent
+
+
+class RunEventPublisher:
+    def __init__(self, js: JetStreamContext, *, run_id: str, user_id: str, next_seq: int = 1):
+        self._js = js
+        self._run_id = run_id
+        self._user_id = user_id
+        self._subject = subjects.run_events(run_id)
+        self._seq = next_seq - 1
+        self._pending: list[str] = []
+        self._wake = asyncio.Event()
+        self._closed = False
+        self._flusher: asyncio.Task[None] | None = None
+        self._lock = asyncio.Lock()
+
+    @property
+    def last_seq(self) -> int:
+        return self._seq
+
+    async def publish(self, type_: EventType, data: dict[str, Any]) -> None:
+        """Publish one event now (after any tokens queued before it) and wait for the ack."""
+        await self._drain_tokens()
+        async with self._lock:
+            await self._publish_locked(type_, data)
+
+    def token(self, text: str) -> None:
+        """Queue a token; it is published as soon as no other publish is in flight."""
+        if not text:
+            return
+        self._pending.append(text)
+        self._wake.set()
+        if self._flusher is None:
+            self._flusher = asyncio.create_task(self._flush_loop())
+
+    async def close(self) -> None:
+        self._closed = True
+        self._wake.set()
+        if self._flusher is not None:
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._flusher
+
+    async def _drain_tokens(self) -> None:
+        async with self._lock:
+            if self._pending:
+                text, self._pending = "".join(self._pending), []
+                await self._publish_locked("token", {"text": text})
+
+    async def _flush_loop(self) -> None:
+        while not self._closed:
+            await self._wake.wait()
+            self._wake.clear()
+            await self._drain_tokens()
+
+    async def _publish_locked(self, type_: EventType, data: dict[str, Any]) -> None:
+        self._seq += 1
+        event = RunEvent(
+            run_id=self._run_id, seq=self._seq, type=type_, data=data, user_id=self._user_id
+        )
+        await self._js.publish(
+            self._subject,
+            event.model_dump_json().encode(),
+            headers={"Nats-Msg-Id": f"{self._run_id}:{self._seq}"},
+        )
+
+
+async def last_event(js: JetStreamContext, run_id: str) -> RunEvent | None:
+    """The newest stored event of a run, if any (used when a job is redelivered)."""
+    from nats.js.errors import NotFoundError
+
+    try:
+        msg = await js.get_last_msg(subjects.AGENT_EVENTS_STREAM, subjects.run_events(run_id))
+    except NotFoundError:
+        return None
+    if msg.data is None:
+        return None
+    return RunEvent.model_validate_json(msg.data)

@@ -1,0 +1,156 @@
+"""Executing one run: stream the model's reply as events, always end with a terminal one."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from typing import Any
+
+from langchain_core.messages import AIMessageChunk, HumanMessage
+from langchain_core.runnables import RunnableConfig
+from langgraph.graph.state import CompiledStateGraph
+from nats.aio.client import Client as NATS
+from nats.aio.msg import Msg
+from nats.js import JetStreamContext
+
+from llmsvc.agent_worker.events import RunEventPublisher, last_event
+from llmsvc.agent_worker.graph import assistant_message_id
+from llmsvc.common import subjects
+from llmsvc.common.contracts.agent import EventType, RunJob
+from llmsvc.common.logging import get_logger
+from llmsvc.common.run_lock import RunLocks
+
+log = get_logger(__name__)
+
+
+class RunCancelled(Exception):
+    pass
+
+
+class RunExecutor:
+    def __init__(
+        self,
+        *,
+        nc: NATS,
+        js: JetStreamContext,
+        graph: CompiledStateGraph[Any, Any, Any, Any],
+        locks: RunLocks,
+        lock_renew_every_s: float,
+    ) -> None:
+        self._nc = nc
+        self._js = js
+        self._graph = graph
+        self._locks = locks
+        self._lock_renew_every_s = lock_renew_every_s
+
+    async def execute(self, job: RunJob) -> None:
+        """Run `job` to a terminal event. Raises only if the terminal event cannot be stored
+        (then the job is not acked and JetStream hands it to a worker again)."""
+        previous = await last_event(self._js, job.run_id)
+        if previous is not None and previous.terminal:
+            log.info("run_already_finished", run_id=job.run_id)
+            return
+        pub = RunEventPublisher(
+            self._js,
+            run_id=job.run_id,
+            user_id=job.user_id,
+            next_seq=previous.seq + 1 if previous else 1,
+        )
+        if previous is None:
+            await pub.publish(
+                "metadata",
+                {"run_id": job.run_id, "session_id": job.session_id, "thread_id": job.thread_id},
+            )
+        else:
+            # Another worker started this run and died: clients discard the partial text.
+            await pub.publish("reset", {"reason": "run restarted"})
+
+        task = asyncio.create_task(self._stream_reply(job, pub))
+
+        async def on_cancel(_msg: Msg) -> None:
+            task.cancel()
+
+        cancel_sub = await self._nc.subscribe(subjects.run_cancel(job.run_id), cb=on_cancel)
+        renewer = asyncio.create_task(self._renew_lock(job))
+        terminal: tuple[EventType, dict[str, Any]]
+        try:
+            terminal = ("done", await task)
+        except asyncio.CancelledError:
+            if not task.cancelled():
+                raise
+            terminal = ("cancelled", {"reason": "cancelled by the user"})
+        except Exception as exc:
+            log.warning("run_failed", run_id=job.run_id, error=repr(exc))
+            terminal = ("error", _error_body(exc))
+        finally:
+            renewer.cancel()
+            await cancel_sub.unsubscribe()
+            # Free the conversation before the terminal event: a client may send its
+            # next message the moment it sees `done`. The checkpoint is already written.
+            await self._locks.release(job.session_id, job.run_id)
+        try:
+            await pub.publish(*terminal)
+        finally:
+            await pub.close()
+
+    async def _stream_reply(self, job: RunJob, pub: RunEventPublisher) -> dict[str, Any]:
+        config: RunnableConfig = {
+            "configurable": {"thread_id": job.thread_id, "run_id": job.run_id}
+        }
+        message = HumanMessage(
+            content=job.message,
+            id=job.message_id,
+            response_metadata={"created_at": job.created_at.isoformat()},
+        )
+        parts: list[str] = []
+        usage: dict[str, int] = {"input_tokens": 0, "output_tokens": 0}
+        finish_reason: str | None = None
+        async for chunk, _meta in self._graph.astream(
+            {"messages": [message]}, config, stream_mode="messages"
+        ):
+            if not isinstance(chunk, AIMessageChunk):
+                continue
+            text = chunk.text
+            if text:
+                parts.append(text)
+                pub.token(text)
+            if chunk.usage_metadata:
+                usage["input_tokens"] += chunk.usage_metadata.get("input_tokens", 0)
+                usage["output_tokens"] += chunk.usage_metadata.get("output_tokens", 0)
+            finish_reason = chunk.response_metadata.get("finish_reason", finish_reason)
+        content = "".join(parts)
+        return {
+            "message": {
+                "id": assistant_message_id(job.run_id),
+                "role": "assistant",
+                "content": content,
+            },
+            "usage": usage,
+            "finish_reason": finish_reason or "stop",
+        }
+
+    async def _renew_lock(self, job: RunJob) -> None:
+        while True:
+            await asyncio.sleep(self._lock_renew_every_s)
+            with contextlib.suppress(Exception):
+                await self._locks.renew(job.session_id, job.run_id)
+
+
+def _error_body(exc: Exception) -> dict[str, str]:
+    # Model and network errors are reported by kind, never with internals or a trace.
+    name = type(exc).__name__
+    if "RateLimit" in name:
+        return {"code": "model_rate_limited", "message": "the model is rate limited; try again"}
+    if "Timeout" in name:
+        return {"code": "model_timeout", "message": "the model did not answer in time"}
+    if "Connection" in name or "ReadError" in name or "RemoteProtocol" in name:
+        return {"code": "model_unreachable", "message": "the model could not be reached"}
+    return {"code": "model_error", "message": "the model failed to answer"}
+
+
+async def heartbeat(msg: Msg, every_s: float) -> None:
+    """Tell JetStream the job is still being worked on, so it is not redelivered."""
+    while True:
+        await asyncio.sleep(every_s)
+        with contextlib.suppress(Exception):
+            await msg.in_progress()

@@ -1,0 +1,98 @@
+"""Taking jobs from JetStream: one fetch per free slot, so a waiting job starts at once."""
+
+from __future__ import annotations
+
+import asyncio
+
+from nats.aio.msg import Msg
+from nats.errors import TimeoutError as NatsTimeoutError
+from nats.js import JetStreamContext
+from nats.js.api import AckPolicy, ConsumerConfig
+from pydantic import ValidationError
+
+from llmsvc.agent_worker.flows import RunExecutor, heartbeat
+from llmsvc.common import subjects
+from llmsvc.common.contracts.agent import RunJob
+from llmsvc.common.logging import get_logger
+
+log = get_logger(__name__)
+
+
+def jobs_consumer_config(*, ack_wait_s: float, max_deliver: int) -> ConsumerConfig:
+    return ConsumerConfig(
+        durable_name=subjects.AGENT_JOBS_CONSUMER,
+        ack_policy=AckPolicy.EXPLICIT,
+        ack_wait=ack_wait_s,
+        max_deliver=max_deliver,
+        max_ack_pending=-1,
+    )
+
+
+class JobLoop:
+    def __init__(
+        self,
+        js: JetStreamContext,
+        executor: RunExecutor,
+        *,
+        concurrency: int,
+        ack_wait_s: float,
+        max_deliver: int,
+    ) -> None:
+        self._js = js
+        self._executor = executor
+        self._slots = asyncio.Semaphore(concurrency)
+        self._ack_wait_s = ack_wait_s
+        self._max_deliver = max_deliver
+        self._running: set[asyncio.Task[None]] = set()
+
+    async def run(self) -> None:
+        sub = await self._js.pull_subscribe(
+            subjects.AGENT_JOBS_SUBJECT,
+            durable=subjects.AGENT_JOBS_CONSUMER,
+            stream=subjects.AGENT_JOBS_STREAM,
+            config=jobs_consumer_config(ack_wait_s=self._ack_wait_s, max_deliver=self._max_deliver),
+        )
+        while True:
+            await self._slots.acquire()
+            try:
+                msgs = await sub.fetch(1, timeout=5)
+            except NatsTimeoutError:
+                self._slots.release()
+                continue
+            except Exception:
+                self._slots.release()
+                log.exception("job_fetch_failed")
+                await asyncio.sleep(1)
+                continue
+            for msg in msgs:
+                task = asyncio.create_task(self._handle(msg))
+                self._running.add(task)
+                task.add_done_callback(self._finished)
+
+    def _finished(self, task: asyncio.Task[None]) -> None:
+        self._running.discard(task)
+        self._slots.release()
+
+    async def drain(self, timeout_s: float) -> None:
+        """Let runs in flight finish; those still running after `timeout_s` are left
+        unacked, so JetStream gives them to another worker."""
+        if self._running:
+            await asyncio.wait(self._running, timeout=timeout_s)
+        for task in list(self._running):
+            task.cancel()
+
+    async def _handle(self, msg: Msg) -> None:
+        try:
+            job = RunJob.model_validate_json(msg.data)
+        except ValidationError:
+            log.error("job_malformed", data=msg.data[:200])
+            await msg.term()
+            return
+        beat = asyncio.create_task(heartbeat(msg, self._ack_wait_s / 3))
+        try:
+            await self._executor.execute(job)
+            await msg.ack()
+        except Exception:
+            log.exception("job_failed", run_id=job.run_id)
+        finally:
+            beat.cancel()

@@ -1,0 +1,30 @@
+from __future__ import annotations
+
+from pydantic import Field, SecretStr
+
+from llmsvc.common.settings import MongoSettings
+
+
+class WorkerSettings(MongoSettings):
+    #: Any OpenAI-compatible endpoint; unset means api.openai.com.
+    openai_base_url: str | None = None
+    openai_api_key: SecretStr | None = None
+    openai_model: str = "gpt-4o-mini"
+    model_timeout_s: float = Field(120.0, gt=0)
+    model_max_retries: int = Field(1, ge=0, le=5)
+
+    #: Runs this worker executes at once; more wait in JetStream for another worker.
+    worker_concurrency: int = Field(32, ge=1, le=1024)
+    #: How long a run's events stay replayable for resuming clients.
+    run_events_ttl_s: float = Field(3600.0, ge=60)
+    #: A job whose worker stops heart-beating is redelivered after this long.
+    job_ack_wait_s: float = Field(30.0, ge=5)
+    job_max_deliver: int = Field(3, ge=1, le=20)
+    #: Time-to-live of the "one active run per conversation" lock; renewed while running.
+    run_lock_ttl_s: int = Field(120, ge=10)
+
+    def api_key_value(self) -> str:
+        if self.openai_api_key is not None:
+            return self.openai_api_key.get_secret_value()
+        # OpenAI-compatible local servers accept any key; the SDK insists on one.
+        return "not-needed"

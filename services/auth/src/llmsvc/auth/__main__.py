@@ -1,0 +1,22 @@
+"""`llm-auth`: run one replica of the auth service, configured by the environment."""
+
+from __future__ import annotations
+
+import asyncio
+
+from llmsvc.auth.app import create_app
+from llmsvc.auth.settings import AuthSettings
+from llmsvc.common.logging import configure_logging
+
+
+def main() -> None:
+    settings = AuthSettings()
+    configure_logging(level=settings.log_level, json=settings.log_json, service="auth")
+    # FastStream's run() turns SIGINT/SIGTERM into a graceful stop: stop taking new
+    # messages, let in-flight ones finish (up to the broker's graceful timeout), drain
+    # the connection, then close Mongo in the lifespan.
+    asyncio.run(create_app(settings).run())
+
+
+if __name__ == "__main__":
+    main()

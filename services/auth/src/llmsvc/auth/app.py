@@ -1,0 +1,76 @@
+"""The auth service as a FastStream app: `create_app(settings)`, resources in a lifespan."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from faststream import FastStream
+from faststream.nats import NatsBroker
+from pymongo import AsyncMongoClient
+
+from llmsvc.auth.handlers import register_handlers
+from llmsvc.auth.repository import AuthSessionRepository, Document, UserRepository
+from llmsvc.auth.security import PasswordHasher
+from llmsvc.auth.service import AuthService
+from llmsvc.auth.settings import AuthSettings
+from llmsvc.common.errors import Unavailable
+from llmsvc.common.logging import get_logger
+
+__all__ = ["create_app", "open_service"]
+
+SERVICE_NAME = "llm-auth"
+
+log = get_logger(__name__)
+
+
+@asynccontextmanager
+async def open_service(settings: AuthSettings) -> AsyncIterator[AuthService]:
+    """Connect to Mongo, create the indexes, and hand out a ready service."""
+    mongo: AsyncMongoClient[Document] = AsyncMongoClient(
+        settings.mongo_uri, tz_aware=True, appname=SERVICE_NAME
+    )
+    try:
+        db = mongo[settings.database]
+        users = UserRepository(db["users"])
+        sessions = AuthSessionRepository(db["auth_sessions"])
+        await users.setup()
+        await sessions.setup()
+        passwords = await PasswordHasher.create(concurrency=settings.hash_concurrency)
+        yield AuthService(users=users, sessions=sessions, passwords=passwords, settings=settings)
+    finally:
+        await mongo.close()
+
+
+def create_app(settings: AuthSettings) -> FastStream:
+    broker = NatsBroker(
+        settings.nats_url,
+        name=SERVICE_NAME,
+        # Keep trying for as long as we run: NATS may start after us or restart.
+        max_reconnect_attempts=-1,
+        reconnect_time_wait=1,
+        logger=logging.getLogger("llmsvc.auth.broker"),
+        # One line per message is too much at INFO in production.
+        log_level=logging.DEBUG,
+    )
+    current: list[AuthService] = []
+
+    def service() -> AuthService:
+        if not current:
+            raise Unavailable("auth service is starting or stopping")
+        return current[0]
+
+    register_handlers(broker, service, max_workers=settings.max_concurrency)
+
+    @asynccontextmanager
+    async def lifespan() -> AsyncIterator[None]:
+        async with open_service(settings) as svc:
+            current.append(svc)
+            log.info("auth_ready", database=settings.database)
+            try:
+                yield
+            finally:
+                current.clear()
+
+    return FastStream(broker, lifespan=lifespan, logger=logging.getLogger("llmsvc.auth.app"))

@@ -1,0 +1,79 @@
+"""NATS subjects of the auth service. Thin: validate, call the service, wrap the reply.
+
+Each handler receives the payload as raw bytes (see `raw_body`), so validation is ours
+and bad input is answered with a 422 envelope rather than dropped by the framework.
+The returned envelope dict is sent back as the JSON reply.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+from faststream.nats import NatsBroker, NatsMessage
+from pydantic import BaseModel
+
+from llmsvc.auth.service import AuthService
+from llmsvc.common import subjects
+from llmsvc.common.contracts.auth import (
+    LoginRequest,
+    LogoutRequest,
+    RefreshRequest,
+    RegisterRequest,
+    UserGetRequest,
+)
+from llmsvc.common.nats_client import handle_request
+
+__all__ = ["raw_body", "register_handlers"]
+
+Reply = dict[str, Any]
+Result = BaseModel | dict[str, Any] | None
+M = TypeVar("M", bound=BaseModel)
+Handler = Callable[[bytes], Awaitable[Reply]]
+
+
+async def raw_body(msg: NatsMessage) -> bytes:
+    """A decoder that hands the payload over untouched (no JSON parsing by FastStream)."""
+    return msg.body
+
+
+def register_handlers(
+    broker: NatsBroker, service: Callable[[], AuthService], *, max_workers: int
+) -> None:
+    """Subscribe every auth subject in the shared queue group, so replicas split the load.
+
+    `service` is looked up per message: it is built by the app's lifespan, after the
+    subscriptions are declared.
+    """
+
+    async def reply(
+        body: bytes, contract: type[M], operation: Callable[[AuthService, M], Awaitable[Result]]
+    ) -> Reply:
+        # The service is looked up inside handle_request, so that even "not ready"
+        # is answered with an envelope.
+        return await handle_request(body, contract, lambda req: operation(service(), req))
+
+    def subscriber(subject: str) -> Callable[[Handler], object]:
+        return broker.subscriber(
+            subject, queue=subjects.AUTH_QUEUE, decoder=raw_body, max_workers=max_workers
+        )
+
+    @subscriber(subjects.AUTH_REGISTER)
+    async def register(body: bytes) -> Reply:
+        return await reply(body, RegisterRequest, AuthService.register)
+
+    @subscriber(subjects.AUTH_LOGIN)
+    async def login(body: bytes) -> Reply:
+        return await reply(body, LoginRequest, AuthService.login)
+
+    @subscriber(subjects.AUTH_REFRESH)
+    async def refresh(body: bytes) -> Reply:
+        return await reply(body, RefreshRequest, AuthService.refresh)
+
+    @subscriber(subjects.AUTH_LOGOUT)
+    async def logout(body: bytes) -> Reply:
+        return await reply(body, LogoutRequest, AuthService.logout)
+
+    @subscriber(subjects.AUTH_USER_GET)
+    async def user_get(body: bytes) -> Reply:
+        return await reply(body, UserGetRequest, AuthService.get_user)

@@ -1,0 +1,170 @@
+"""The rules of auth: registration, login, refresh-token rotation, logout."""
+
+from __future__ import annotations
+
+import enum
+from datetime import datetime, timedelta
+from typing import NoReturn
+
+from llmsvc.auth.models import AuthSessionRecord, UserRecord, bson_now
+from llmsvc.auth.repository import AuthSessionRepository, UserRepository
+from llmsvc.auth.security import PasswordHasher, hash_refresh_token, new_refresh_token
+from llmsvc.auth.settings import AuthSettings
+from llmsvc.common.contracts.auth import (
+    LoginRequest,
+    LogoutRequest,
+    RefreshRequest,
+    RegisterRequest,
+    TokenPair,
+    User,
+    UserGetRequest,
+)
+from llmsvc.common.errors import Conflict, NotFound, Unauthorized
+from llmsvc.common.ids import new_id
+from llmsvc.common.logging import get_logger
+from llmsvc.common.tokens import issue_access_token
+
+__all__ = ["AuthService", "RefreshVerdict", "refresh_verdict"]
+
+log = get_logger(__name__)
+
+
+class RefreshVerdict(enum.Enum):
+    VALID = "valid"
+    UNKNOWN = "unknown"
+    EXPIRED = "expired"
+    REVOKED = "revoked"
+    #: A token that was already exchanged for a new one: someone holds a copy.
+    REUSED = "reused"
+
+
+def refresh_verdict(session: AuthSessionRecord | None, *, now: datetime) -> RefreshVerdict:
+    if session is None:
+        return RefreshVerdict.UNKNOWN
+    if session.revoked_at is not None:
+        return RefreshVerdict.REUSED if session.replaced_by else RefreshVerdict.REVOKED
+    # The TTL index deletes expired documents only about a minute late: check here too.
+    if session.expires_at <= now:
+        return RefreshVerdict.EXPIRED
+    return RefreshVerdict.VALID
+
+
+class AuthService:
+    def __init__(
+        self,
+        *,
+        users: UserRepository,
+        sessions: AuthSessionRepository,
+        passwords: PasswordHasher,
+        settings: AuthSettings,
+    ) -> None:
+        self._users = users
+        self._sessions = sessions
+        self._passwords = passwords
+        self._settings = settings
+
+    async def register(self, req: RegisterRequest) -> User:
+        user = UserRecord(
+            user_id=new_id(),
+            name=req.name,
+            email=req.email.lower(),
+            password_hash=await self._passwords.hash(req.password),
+            created_at=bson_now(),
+        )
+        if not await self._users.insert(user):
+            raise Conflict("an account with this email already exists", code="email_taken")
+        log.info("user_registered", user_id=user.user_id)
+        return user.public()
+
+    async def login(self, req: LoginRequest) -> TokenPair:
+        user = await self._users.by_email(req.email)
+        if user is None:
+            await self._passwords.burn(req.password)
+            raise _invalid_credentials()
+        matches, new_hash = await self._passwords.verify(req.password, user.password_hash)
+        if not matches:
+            raise _invalid_credentials()
+        if new_hash is not None:
+            # The hashing parameters changed since this password was stored.
+            await self._users.set_password_hash(user.user_id, new_hash)
+        pair, _ = await self._new_session(user)
+        log.info("user_logged_in", user_id=user.user_id)
+        return pair
+
+    async def refresh(self, req: RefreshRequest) -> TokenPair:
+        now = bson_now()
+        current = await self._sessions.by_token_hash(hash_refresh_token(req.refresh_token))
+        verdict = refresh_verdict(current, now=now)
+        if verdict is RefreshVerdict.REUSED and current is not None:
+            await self._reuse_detected(current.user_id, now=now)
+        if verdict is RefreshVerdict.EXPIRED:
+            raise Unauthorized("refresh token expired", code="refresh_token_expired")
+        if verdict is not RefreshVerdict.VALID or current is None:
+            raise _invalid_refresh_token()
+        user = await self._users.by_id(current.user_id)
+        if user is None:
+            raise _invalid_refresh_token()
+        # The successor exists before the old token is retired, so that revoking every
+        # session on reuse (below, or in a concurrent request) also catches it.
+        pair, successor = await self._new_session(user)
+        if not await self._sessions.rotate(
+            current.session_id, replaced_by=successor.session_id, now=now
+        ):
+            # Another request exchanged this token a moment ago: a copy is in other hands.
+            await self._reuse_detected(user.user_id, now=now)
+        return pair
+
+    async def logout(self, req: LogoutRequest) -> dict[str, bool]:
+        if req.refresh_token:
+            session = await self._sessions.by_token_hash(hash_refresh_token(req.refresh_token))
+            # Someone else's token is left alone: logging out only ever ends your own.
+            if session is not None and session.user_id == req.user_id:
+                await self._sessions.revoke(session.session_id, now=bson_now())
+        return {"revoked": True}
+
+    async def get_user(self, req: UserGetRequest) -> User:
+        user = await self._users.by_id(req.user_id)
+        if user is None:
+            raise NotFound("no such user", code="user_not_found")
+        return user.public()
+
+    async def _new_session(self, user: UserRecord) -> tuple[TokenPair, AuthSessionRecord]:
+        now = bson_now()
+        refresh_token = new_refresh_token()
+        session = AuthSessionRecord(
+            session_id=new_id(),
+            user_id=user.user_id,
+            token_hash=hash_refresh_token(refresh_token),
+            created_at=now,
+            expires_at=now + timedelta(seconds=self._settings.refresh_token_ttl_s),
+        )
+        await self._sessions.insert(session)
+        access_token, _ = issue_access_token(
+            user_id=user.user_id,
+            secret=self._settings.jwt_secret,
+            ttl_s=self._settings.access_token_ttl_s,
+            algorithm=self._settings.jwt_algorithm,
+        )
+        pair = TokenPair(
+            access_token=access_token,
+            expires_in=self._settings.access_token_ttl_s,
+            refresh_token=refresh_token,
+            user=user.public(),
+        )
+        return pair, session
+
+    async def _reuse_detected(self, user_id: str, *, now: datetime) -> NoReturn:
+        revoked = await self._sessions.revoke_all(user_id, now=now)
+        log.warning("refresh_token_reused", user_id=user_id, sessions_revoked=revoked)
+        raise Unauthorized(
+            "this refresh token was already used; every session was signed out",
+            code="refresh_token_reused",
+        )
+
+
+def _invalid_credentials() -> Unauthorized:
+    return Unauthorized("email or password is incorrect", code="invalid_credentials")
+
+
+def _invalid_refresh_token() -> Unauthorized:
+    return Unauthorized("invalid refresh token", code="invalid_refresh_token")

@@ -1,0 +1,34 @@
+"""Configuration of the auth service, from the environment (see DESIGN §6)."""
+
+from __future__ import annotations
+
+import os
+
+from pydantic import Field
+
+from llmsvc.common.settings import JwtSettings, MongoSettings
+
+__all__ = ["AuthSettings"]
+
+THIRTY_DAYS_S = 30 * 24 * 3600
+
+
+def _default_hash_concurrency() -> int:
+    return os.cpu_count() or 1
+
+
+class AuthSettings(MongoSettings, JwtSettings):
+    """`NATS_URL`, `MONGO_URI`, `MONGO_DB`, `JWT_SECRET`, `JWT_ALGORITHM`,
+    `ACCESS_TOKEN_TTL_S`, `REFRESH_TOKEN_TTL_S`, `MAX_CONCURRENCY`, `HASH_CONCURRENCY`,
+    `LOG_LEVEL`, `LOG_JSON`, `ENVIRONMENT`."""
+
+    refresh_token_ttl_s: int = Field(THIRTY_DAYS_S, ge=60)
+    #: Requests in flight per subject on one replica.
+    max_concurrency: int = Field(32, ge=1, le=1024)
+    #: Argon2 hashes computed at once: each takes a core and 64 MiB, so more than the
+    #: cores only queues work in threads and costs memory.
+    hash_concurrency: int = Field(default_factory=_default_hash_concurrency, ge=1)
+
+    @property
+    def database(self) -> str:
+        return self.database_name("auth")

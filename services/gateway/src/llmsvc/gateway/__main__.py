@@ -1,0 +1,24 @@
+from __future__ import annotations
+
+import uvicorn
+
+from llmsvc.common.logging import configure_logging
+from llmsvc.gateway.app import create_app
+from llmsvc.gateway.settings import GatewaySettings
+
+
+def main() -> None:
+    settings = GatewaySettings()
+    configure_logging(level=settings.log_level, json=settings.log_json, service="gateway")
+    uvicorn.run(
+        create_app(settings),
+        host=settings.host,
+        port=settings.port,
+        log_level="warning",
+        access_log=False,
+        timeout_graceful_shutdown=5,
+    )
+
+
+if __name__ == "__main__":
+    main()

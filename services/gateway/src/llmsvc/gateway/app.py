@@ -1,0 +1,45 @@
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from pymongo import AsyncMongoClient
+
+from llmsvc.common.nats_client import connect_nats
+from llmsvc.common.run_lock import RunLocks
+from llmsvc.common.streams import agent_events_stream, agent_jobs_stream, ensure_stream
+from llmsvc.gateway.errors import install_error_handlers
+from llmsvc.gateway.routes import auth, conversation, health, sessions
+from llmsvc.gateway.settings import GatewaySettings
+from llmsvc.gateway.state import GatewayState
+
+
+def create_app(settings: GatewaySettings) -> FastAPI:
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        nc = await connect_nats(settings.nats_url, name="gateway")
+        js = nc.jetstream()
+        await ensure_stream(js, agent_jobs_stream())
+        await ensure_stream(js, agent_events_stream(settings.run_events_ttl_s))
+        locks = await RunLocks.open(js, ttl_s=settings.run_lock_ttl_s)
+        mongo: AsyncMongoClient[dict[str, object]] = AsyncMongoClient(
+            settings.mongo_uri, serverSelectionTimeoutMS=2000
+        )
+        app.state.gateway = GatewayState(settings=settings, nc=nc, js=js, locks=locks, mongo=mongo)
+        try:
+            yield
+        finally:
+            await nc.drain()
+            await mongo.close()
+
+    app = FastAPI(
+        title="LLM Service gateway",
+        version="0.1.0",
+        lifespan=lifespan,
+        description="Persistent, streaming LLM conversations. See DESIGN.md §4.",
+    )
+    install_error_handlers(app)
+    for router in (health.router, auth.router, sessions.router, conversation.router):
+        app.include_router(router)
+    return app

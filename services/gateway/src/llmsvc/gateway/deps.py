@@ -1,0 +1,36 @@
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from llmsvc.common.errors import Unauthorized
+from llmsvc.common.tokens import AccessClaims, verify_access_token
+from llmsvc.gateway.state import GatewayState
+
+_bearer = HTTPBearer(auto_error=False, description="Access token from /auth/login")
+
+
+def get_state(request: Request) -> GatewayState:
+    state: GatewayState = request.app.state.gateway
+    return state
+
+
+State = Annotated[GatewayState, Depends(get_state)]
+
+
+def get_claims(
+    state: State,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> AccessClaims:
+    if credentials is None or credentials.scheme.lower() != "bearer":
+        raise Unauthorized("missing bearer token", code="not_authenticated")
+    return verify_access_token(
+        credentials.credentials,
+        secret=state.settings.jwt_secret,
+        algorithm=state.settings.jwt_algorithm,
+    )
+
+
+Claims = Annotated[AccessClaims, Depends(get_claims)]

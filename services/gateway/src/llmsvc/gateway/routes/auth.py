@@ -1,0 +1,65 @@
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, status
+
+from llmsvc.common import subjects
+from llmsvc.common.contracts.auth import (
+    LoginRequest,
+    LogoutRequest,
+    RefreshRequest,
+    RegisterRequest,
+    TokenPair,
+    User,
+    UserGetRequest,
+)
+from llmsvc.common.nats_client import request, request_model
+from llmsvc.gateway.deps import Claims, State
+from llmsvc.gateway.schemas import LogoutBody
+
+router = APIRouter(prefix="/auth", tags=["auth"])
+
+
+@router.post("/register", status_code=status.HTTP_201_CREATED, response_model=User)
+async def register(body: RegisterRequest, state: State) -> User:
+    return await request_model(
+        state.nc, subjects.AUTH_REGISTER, body, User, timeout_s=state.settings.rpc_timeout_s
+    )
+
+
+@router.post("/login", response_model=TokenPair)
+async def login(body: LoginRequest, state: State) -> TokenPair:
+    return await request_model(
+        state.nc, subjects.AUTH_LOGIN, body, TokenPair, timeout_s=state.settings.rpc_timeout_s
+    )
+
+
+@router.post("/refresh", response_model=TokenPair)
+async def refresh(body: RefreshRequest, state: State) -> TokenPair:
+    return await request_model(
+        state.nc, subjects.AUTH_REFRESH, body, TokenPair, timeout_s=state.settings.rpc_timeout_s
+    )
+
+
+@router.post("/logout")
+async def logout(claims: Claims, state: State, body: LogoutBody | None = None) -> Any:
+    payload = LogoutRequest(
+        user_id=claims.sub,
+        refresh_token=body.refresh_token if body else None,
+        access_jti=claims.jti,
+    )
+    return await request(
+        state.nc, subjects.AUTH_LOGOUT, payload, timeout_s=state.settings.rpc_timeout_s
+    )
+
+
+@router.get("/me", response_model=User)
+async def me(claims: Claims, state: State) -> User:
+    return await request_model(
+        state.nc,
+        subjects.AUTH_USER_GET,
+        UserGetRequest(user_id=claims.sub),
+        User,
+        timeout_s=state.settings.rpc_timeout_s,
+    )

@@ -1,0 +1,82 @@
+from __future__ import annotations
+
+import asyncio
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Header, Path, Response, status
+from fastapi.responses import StreamingResponse
+
+from llmsvc.common import subjects
+from llmsvc.common.errors import NotFound, ServiceError, Unavailable
+from llmsvc.gateway.deps import Claims, State
+from llmsvc.gateway.runs import follow_run, resolve_session, run_owner, start_run
+from llmsvc.gateway.schemas import ConversationBody, ConversationReply
+from llmsvc.gateway.sse import SSE_HEADERS, sse_stream
+
+router = APIRouter(prefix="/conversation", tags=["conversation"])
+
+RunIdPath = Annotated[str, Path(pattern=r"^[A-Za-z0-9_-]{1,64}$")]
+
+_SSE_DOC: dict[int | str, dict[str, Any]] = {
+    200: {"content": {"text/event-stream": {}}, "description": "run events (SSE)"}
+}
+
+
+@router.post("", responses=_SSE_DOC, response_model=ConversationReply)
+async def converse(body: ConversationBody, claims: Claims, state: State) -> Response:
+    session = await resolve_session(
+        state, user_id=claims.sub, session_id=body.session_id, first_message=body.message
+    )
+    job = await start_run(state, session=session, message=body.message)
+    if body.stream:
+        events = follow_run(state, job.run_id, ping_s=state.settings.sse_ping_s)
+        return StreamingResponse(
+            sse_stream(events), media_type="text/event-stream", headers=SSE_HEADERS
+        )
+    try:
+        async with asyncio.timeout(state.settings.blocking_reply_timeout_s):
+            async for event in follow_run(state, job.run_id):
+                if event is None:
+                    continue
+                if event.type == "done":
+                    reply = ConversationReply(
+                        session_id=session.session_id,
+                        run_id=job.run_id,
+                        message=event.data["message"],
+                        usage=event.data.get("usage", {}),
+                    )
+                    return Response(reply.model_dump_json(), media_type="application/json")
+                if event.type == "error":
+                    raise ServiceError(
+                        event.data.get("message", "the run failed"),
+                        code=event.data.get("code", "run_failed"),
+                    )
+                if event.type == "cancelled":
+                    raise ServiceError("the run was cancelled", code="run_cancelled")
+    except TimeoutError as exc:
+        raise Unavailable("the reply did not finish in time", code="run_timeout") from exc
+    raise Unavailable("the run ended without a reply", code="run_failed")
+
+
+@router.get("/runs/{run_id}/events", responses=_SSE_DOC)
+async def run_events(
+    run_id: RunIdPath,
+    claims: Claims,
+    state: State,
+    last_event_id: Annotated[str | None, Header(alias="Last-Event-ID")] = None,
+) -> StreamingResponse:
+    if await run_owner(state, run_id) != claims.sub:
+        raise NotFound("no such run", code="run_not_found")
+    after = int(last_event_id) if last_event_id and last_event_id.strip().isdigit() else 0
+    events = follow_run(state, run_id, after_seq=after, ping_s=state.settings.sse_ping_s)
+    return StreamingResponse(
+        sse_stream(events), media_type="text/event-stream", headers=SSE_HEADERS
+    )
+
+
+@router.post("/runs/{run_id}/cancel", status_code=status.HTTP_202_ACCEPTED)
+async def cancel_run(run_id: RunIdPath, claims: Claims, state: State) -> dict[str, str]:
+    if await run_owner(state, run_id) != claims.sub:
+        raise NotFound("no such run", code="run_not_found")
+    await state.nc.publish(subjects.run_cancel(run_id), b"{}")
+    return {"run_id": run_id, "status": "cancel_requested"}

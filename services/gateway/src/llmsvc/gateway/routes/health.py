@@ -1,0 +1,43 @@
+from __future__ import annotations
+
+import asyncio
+
+from fastapi import APIRouter, Response
+from fastapi.responses import JSONResponse
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from llmsvc.gateway.deps import State
+
+router = APIRouter(tags=["health"])
+
+
+@router.get("/healthz")
+async def healthz() -> dict[str, str]:
+    return {"status": "ok"}
+
+
+@router.get("/readyz")
+async def readyz(state: State) -> JSONResponse:
+    checks = {"nats": False, "mongo": False}
+    try:
+        async with asyncio.timeout(2):
+            await state.js.account_info()
+            checks["nats"] = True
+    except Exception:
+        pass
+    try:
+        async with asyncio.timeout(2):
+            await state.mongo.admin.command("ping")
+            checks["mongo"] = True
+    except Exception:
+        pass
+    ready = all(checks.values())
+    return JSONResponse(
+        {"status": "ready" if ready else "not_ready", "checks": checks},
+        status_code=200 if ready else 503,
+    )
+
+
+@router.get("/metrics", include_in_schema=False)
+async def metrics() -> Response:
+    return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)

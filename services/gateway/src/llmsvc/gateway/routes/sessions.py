@@ -1,0 +1,110 @@
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Query, Response, status
+
+from llmsvc.common import subjects
+from llmsvc.common.contracts.agent import HistoryPage, HistoryRequest
+from llmsvc.common.contracts.sessions import (
+    CreateSession,
+    DeleteSession,
+    GetSession,
+    ListSessions,
+    RenameSession,
+    Session,
+    SessionPage,
+)
+from llmsvc.common.errors import Forbidden
+from llmsvc.common.nats_client import request, request_model
+from llmsvc.gateway.deps import Claims, State
+from llmsvc.gateway.schemas import CreateSessionBody, RenameSessionBody
+
+router = APIRouter(prefix="/conversation", tags=["sessions"])
+
+SessionIdPath = Annotated[str, Path(pattern=r"^[A-Za-z0-9_-]{1,64}$")]
+Limit = Annotated[int, Query(ge=1, le=100)]
+Cursor = Annotated[str | None, Query(max_length=512)]
+
+
+@router.post("/session", status_code=status.HTTP_201_CREATED, response_model=Session)
+async def create_session(
+    claims: Claims, state: State, body: CreateSessionBody | None = None
+) -> Session:
+    payload = CreateSession(user_id=claims.sub, name=body.name if body else None)
+    return await request_model(
+        state.nc, subjects.SESSIONS_CREATE, payload, Session, timeout_s=state.settings.rpc_timeout_s
+    )
+
+
+@router.get("/session/{session_id}", response_model=Session)
+async def get_session(session_id: SessionIdPath, claims: Claims, state: State) -> Session:
+    return await _owned_session(state, claims.sub, session_id)
+
+
+@router.get("/sessions", response_model=SessionPage)
+async def list_my_sessions(
+    claims: Claims, state: State, limit: Limit = 20, cursor: Cursor = None
+) -> SessionPage:
+    payload = ListSessions(user_id=claims.sub, limit=limit, cursor=cursor)
+    return await request_model(
+        state.nc,
+        subjects.SESSIONS_LIST,
+        payload,
+        SessionPage,
+        timeout_s=state.settings.rpc_timeout_s,
+    )
+
+
+@router.get("/sessions/user/{user_id}", response_model=SessionPage)
+async def list_user_sessions(
+    user_id: str, claims: Claims, state: State, limit: Limit = 20, cursor: Cursor = None
+) -> SessionPage:
+    if user_id != claims.sub:
+        raise Forbidden("you can only list your own conversations")
+    return await list_my_sessions(claims, state, limit, cursor)
+
+
+@router.patch("/session/{session_id}", response_model=Session)
+async def rename_session(
+    session_id: SessionIdPath, body: RenameSessionBody, claims: Claims, state: State
+) -> Session:
+    payload = RenameSession(user_id=claims.sub, session_id=session_id, name=body.name)
+    return await request_model(
+        state.nc, subjects.SESSIONS_RENAME, payload, Session, timeout_s=state.settings.rpc_timeout_s
+    )
+
+
+@router.delete("/session/{session_id}", status_code=status.HTTP_204_NO_CONTENT)
+async def delete_session(session_id: SessionIdPath, claims: Claims, state: State) -> Response:
+    payload = DeleteSession(user_id=claims.sub, session_id=session_id)
+    await request(
+        state.nc, subjects.SESSIONS_DELETE, payload, timeout_s=state.settings.rpc_timeout_s
+    )
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.get("/session/{session_id}/history", response_model=HistoryPage)
+async def session_history(
+    session_id: SessionIdPath,
+    claims: Claims,
+    state: State,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    before: Cursor = None,
+) -> HistoryPage:
+    session = await _owned_session(state, claims.sub, session_id)
+    payload = HistoryRequest(thread_id=session.thread_id, limit=limit, before=before)
+    return await request_model(
+        state.nc,
+        subjects.AGENT_HISTORY,
+        payload,
+        HistoryPage,
+        timeout_s=state.settings.rpc_timeout_s,
+    )
+
+
+async def _owned_session(state: State, user_id: str, session_id: str) -> Session:
+    payload = GetSession(user_id=user_id, session_id=session_id)
+    return await request_model(
+        state.nc, subjects.SESSIONS_GET, payload, Session, timeout_s=state.settings.rpc_timeout_s
+    )

@@ -1,0 +1,21 @@
+from __future__ import annotations
+
+from pydantic import AliasChoices, Field
+
+from llmsvc.common.settings import JwtSettings, MongoSettings
+
+
+class GatewaySettings(JwtSettings, MongoSettings):
+    host: str = Field("127.0.0.1", validation_alias=AliasChoices("GATEWAY_HOST", "HOST"))
+    port: int = Field(8000, validation_alias=AliasChoices("GATEWAY_PORT", "PORT"))
+    #: How long a run's events stay replayable (must match the workers').
+    run_events_ttl_s: float = Field(3600.0, ge=60)
+    #: TTL of the one-active-run-per-conversation lock; workers renew it while running.
+    run_lock_ttl_s: int = Field(120, ge=10)
+    #: Timeout of a request to auth, sessions or a worker over NATS.
+    rpc_timeout_s: float = Field(10.0, gt=0)
+    #: A comment line is sent this often on an idle event stream.
+    sse_ping_s: float = Field(15.0, gt=0)
+    #: `stream: false` requests give up waiting for the reply after this long.
+    blocking_reply_timeout_s: float = Field(300.0, gt=0)
+    cors_origins: list[str] = []

@@ -1,0 +1,20 @@
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from nats.aio.client import Client as NATS
+from nats.js import JetStreamContext
+from pymongo import AsyncMongoClient
+
+from llmsvc.common.run_lock import RunLocks
+from llmsvc.gateway.settings import GatewaySettings
+
+
+@dataclass
+class GatewayState:
+    settings: GatewaySettings
+    nc: NATS
+    js: JetStreamContext
+    locks: RunLocks
+    #: Only for the readiness probe: the gateway never reads another service's data.
+    mongo: AsyncMongoClient[dict[str, object]]

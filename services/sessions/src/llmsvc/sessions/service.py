@@ -1,0 +1,91 @@
+"""The rules of sessions: owner-only access, newest-activity-first paging."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from llmsvc.common.contracts.sessions import (
+    DEFAULT_SESSION_NAME,
+    CreateSession,
+    DeleteSession,
+    GetSession,
+    ListSessions,
+    RenameSession,
+    Session,
+    SessionPage,
+    TouchSession,
+)
+from llmsvc.common.errors import NotFound
+from llmsvc.common.ids import new_id, utcnow
+from llmsvc.sessions.cursor import decode_cursor, encode_cursor
+from llmsvc.sessions.events import DeletionAnnouncer
+from llmsvc.sessions.flows import delete_session
+from llmsvc.sessions.repository import SessionRepository
+
+__all__ = ["SessionService", "bson_now"]
+
+
+def bson_now() -> datetime:
+    """Now, cut to the millisecond BSON keeps: replies and cursors match what is stored."""
+    now = utcnow()
+    return now.replace(microsecond=now.microsecond // 1000 * 1000)
+
+
+class SessionService:
+    def __init__(self, *, sessions: SessionRepository, announcer: DeletionAnnouncer) -> None:
+        self._sessions = sessions
+        self._announcer = announcer
+
+    async def create(self, req: CreateSession) -> Session:
+        now = bson_now()
+        session = Session(
+            session_id=new_id(),
+            # Its own id: the agent's checkpoints are keyed by thread, not by session.
+            thread_id=new_id(),
+            user_id=req.user_id,
+            name=req.name or DEFAULT_SESSION_NAME,
+            created_at=now,
+            updated_at=now,
+        )
+        await self._sessions.insert(session)
+        return session
+
+    async def get(self, req: GetSession) -> Session:
+        return _found(await self._sessions.get(user_id=req.user_id, session_id=req.session_id))
+
+    async def list_sessions(self, req: ListSessions) -> SessionPage:
+        after = decode_cursor(req.cursor) if req.cursor else None
+        # One more than asked tells whether another page follows.
+        found = await self._sessions.page(user_id=req.user_id, limit=req.limit + 1, after=after)
+        page = found[: req.limit]
+        next_cursor = None
+        if len(found) > req.limit:
+            last = page[-1]
+            next_cursor = encode_cursor(last.updated_at, last.session_id)
+        return SessionPage(sessions=page, next_cursor=next_cursor)
+
+    async def rename(self, req: RenameSession) -> Session:
+        return _found(
+            await self._sessions.update(
+                user_id=req.user_id,
+                session_id=req.session_id,
+                fields={"name": req.name, "updated_at": bson_now()},
+            )
+        )
+
+    async def touch(self, req: TouchSession) -> Session:
+        return _found(
+            await self._sessions.update(
+                user_id=req.user_id, session_id=req.session_id, fields={"updated_at": bson_now()}
+            )
+        )
+
+    async def delete(self, req: DeleteSession) -> dict[str, bool]:
+        return await delete_session(req, sessions=self._sessions, announcer=self._announcer)
+
+
+def _found(session: Session | None) -> Session:
+    if session is None:
+        # Also for another user's session: whether it exists is none of the caller's business.
+        raise NotFound("no such session", code="session_not_found")
+    return session

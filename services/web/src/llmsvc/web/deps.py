@@ -1,0 +1,36 @@
+"""FastAPI dependencies: the app context, the cookie session, the CSRF check."""
+
+from __future__ import annotations
+
+from typing import Annotated, cast
+
+from fastapi import Depends, Request
+
+from llmsvc.web.context import WebContext
+from llmsvc.web.csrf import CSRF_HEADER, SAFE_METHODS, tokens_match
+from llmsvc.web.errors import CsrfFailed
+from llmsvc.web.session_cookie import WebSession
+
+__all__ = ["Ctx", "MaybeSession", "require_csrf_header"]
+
+
+def get_ctx(request: Request) -> WebContext:
+    return cast(WebContext, request.state.web)
+
+
+Ctx = Annotated[WebContext, Depends(get_ctx)]
+
+
+def get_session(request: Request, ctx: Ctx) -> WebSession | None:
+    return ctx.cookies.load(request)
+
+
+MaybeSession = Annotated[WebSession | None, Depends(get_session)]
+
+
+def require_csrf_header(request: Request, session: MaybeSession) -> None:
+    """Unsafe methods must echo the session's CSRF token in X-CSRF-Token."""
+    if request.method in SAFE_METHODS:
+        return
+    if session is None or not tokens_match(session.csrf, request.headers.get(CSRF_HEADER)):
+        raise CsrfFailed()

@@ -1,0 +1,188 @@
+"""Typed calls to the gateway's HTTP API (DESIGN §4), over one shared httpx client.
+
+Auth calls return parsed models; conversation calls return the raw `httpx.Response`
+because the web relays their status and body to the page unchanged. Streaming calls
+return an open response that the caller must close.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+from urllib.parse import quote
+
+import httpx
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, ValidationError
+
+__all__ = [
+    "GatewayClient",
+    "GatewayError",
+    "GatewayUnavailable",
+    "GatewayUser",
+    "TokenPair",
+]
+
+
+class GatewayUser(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    user_id: str = Field(validation_alias=AliasChoices("user_id", "id"))
+    name: str = ""
+
+
+class TokenPair(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    access_token: str
+    refresh_token: str
+    token_type: str = "bearer"
+    expires_in: int | None = None
+    user: GatewayUser | None = None
+
+
+class GatewayUnavailable(Exception):
+    """The gateway could not be reached or did not answer in time."""
+
+
+class GatewayError(Exception):
+    """The gateway answered with an error status; `body` is its raw error body."""
+
+    def __init__(self, status: int, code: str, message: str, body: bytes = b"") -> None:
+        super().__init__(f"{status} {code}: {message}")
+        self.status = status
+        self.code = code
+        self.message = message
+        self.body = body
+
+    @classmethod
+    async def from_response(cls, response: httpx.Response) -> GatewayError:
+        body = await response.aread()
+        code, message = "gateway_error", f"HTTP {response.status_code}"
+        try:
+            error = json.loads(body)["error"]
+            code = str(error.get("code") or code)
+            message = str(error.get("message") or message)
+        except (ValueError, KeyError, TypeError, AttributeError):
+            pass
+        return cls(response.status_code, code, message, body)
+
+
+def _segment(value: str) -> str:
+    if value in ("", ".", ".."):
+        raise ValueError("invalid path segment")
+    return quote(value, safe="")
+
+
+def _params(**values: Any) -> dict[str, Any]:
+    return {k: v for k, v in values.items() if v is not None}
+
+
+class GatewayClient:
+    def __init__(self, http: httpx.AsyncClient) -> None:
+        self.http = http
+
+    async def _send(
+        self,
+        method: str,
+        path: str,
+        *,
+        token: str | None = None,
+        json_body: Any = None,
+        params: dict[str, Any] | None = None,
+        headers: dict[str, str] | None = None,
+        stream: bool = False,
+    ) -> httpx.Response:
+        all_headers = dict(headers or {})
+        if token:
+            all_headers["Authorization"] = f"Bearer {token}"
+        request = self.http.build_request(
+            method, path, json=json_body, params=params, headers=all_headers
+        )
+        try:
+            return await self.http.send(request, stream=stream)
+        except httpx.TransportError as exc:
+            raise GatewayUnavailable(str(exc) or type(exc).__name__) from exc
+
+    async def _token_pair(self, path: str, body: dict[str, str]) -> TokenPair:
+        response = await self._send("POST", path, json_body=body)
+        if response.status_code != 200:
+            raise await GatewayError.from_response(response)
+        try:
+            return TokenPair.model_validate_json(response.content)
+        except ValidationError as exc:
+            raise GatewayError(502, "bad_gateway", "unexpected reply from the gateway") from exc
+
+    # -- auth -------------------------------------------------------------------------
+    async def register(self, *, name: str, email: str, password: str) -> None:
+        body = {"name": name, "email": email, "password": password}
+        response = await self._send("POST", "/auth/register", json_body=body)
+        if response.status_code not in (200, 201):
+            raise await GatewayError.from_response(response)
+
+    async def login(self, *, email: str, password: str) -> TokenPair:
+        return await self._token_pair("/auth/login", {"email": email, "password": password})
+
+    async def refresh(self, refresh_token: str) -> TokenPair:
+        return await self._token_pair("/auth/refresh", {"refresh_token": refresh_token})
+
+    async def logout(self, token: str, *, refresh_token: str | None) -> httpx.Response:
+        body = {"refresh_token": refresh_token} if refresh_token else {}
+        return await self._send("POST", "/auth/logout", token=token, json_body=body)
+
+    async def healthz(self) -> bool:
+        try:
+            return (await self._send("GET", "/healthz")).status_code == 200
+        except GatewayUnavailable:
+            return False
+
+    # -- conversations (relayed as they are) ------------------------------------------
+    async def list_sessions(
+        self, token: str, *, limit: int | None = None, cursor: str | None = None
+    ) -> httpx.Response:
+        params = _params(limit=limit, cursor=cursor)
+        return await self._send("GET", "/conversation/sessions", token=token, params=params)
+
+    async def create_session(self, token: str, *, name: str | None = None) -> httpx.Response:
+        body = _params(name=name)
+        return await self._send("POST", "/conversation/session", token=token, json_body=body)
+
+    async def rename_session(self, token: str, session_id: str, *, name: str) -> httpx.Response:
+        path = f"/conversation/session/{_segment(session_id)}"
+        return await self._send("PATCH", path, token=token, json_body={"name": name})
+
+    async def delete_session(self, token: str, session_id: str) -> httpx.Response:
+        path = f"/conversation/session/{_segment(session_id)}"
+        return await self._send("DELETE", path, token=token)
+
+    async def history(
+        self, token: str, session_id: str, *, limit: int | None = None, before: str | None = None
+    ) -> httpx.Response:
+        path = f"/conversation/session/{_segment(session_id)}/history"
+        params = _params(limit=limit, before=before)
+        return await self._send("GET", path, token=token, params=params)
+
+    async def cancel_run(self, token: str, run_id: str) -> httpx.Response:
+        path = f"/conversation/runs/{_segment(run_id)}/cancel"
+        return await self._send("POST", path, token=token)
+
+    async def start_chat(
+        self, token: str, *, message: str, session_id: str | None
+    ) -> httpx.Response:
+        """Open `POST /conversation` as a stream; the caller closes the response."""
+        body: dict[str, Any] = {"message": message, "stream": True}
+        if session_id:
+            body["session_id"] = session_id
+        headers = {"Accept": "text/event-stream"}
+        return await self._send(
+            "POST", "/conversation", token=token, json_body=body, headers=headers, stream=True
+        )
+
+    async def run_events(
+        self, token: str, run_id: str, *, last_event_id: str | None
+    ) -> httpx.Response:
+        """Open a run's event stream (resuming after `last_event_id`); caller closes it."""
+        headers = {"Accept": "text/event-stream"}
+        if last_event_id:
+            headers["Last-Event-ID"] = last_event_id
+        path = f"/conversation/runs/{_segment(run_id)}/events"
+        return await self._send("GET", path, token=token, headers=headers, stream=True)

@@ -1,0 +1,59 @@
+"""Shared fixtures: real NATS (JetStream) and a real Mongo-compatible server.
+
+Started on free ports in a temporary folder, or taken from NATS_URL / MONGO_URI when
+those are set (e.g. a real MongoDB 7 and nats-server in CI with Docker)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator, Iterator
+
+import pytest
+from nats.aio.client import Client as NATS
+from pymongo import AsyncMongoClient
+
+from llmsvc.common.ids import new_id
+from llmsvc.common.nats_client import connect_nats
+from tests.support.infra import Infra
+from tests.support.procs import start_mongo, start_nats
+
+
+@pytest.fixture(scope="session")
+def infra(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Infra]:
+    workdir = tmp_path_factory.mktemp("infra")
+    started = []
+    nats_url = os.environ.get("NATS_URL")
+    mongo_uri = os.environ.get("MONGO_URI")
+    try:
+        if not nats_url:
+            nats = start_nats(workdir)
+            started.append(nats)
+            nats_url = f"nats://127.0.0.1:{nats.port}"
+        if not mongo_uri:
+            mongo = start_mongo(workdir)
+            started.append(mongo)
+            mongo_uri = f"mongodb://127.0.0.1:{mongo.port}/?directConnection=true"
+        yield Infra(nats_url=nats_url, mongo_uri=mongo_uri, workdir=workdir)
+    finally:
+        for p in reversed(started):
+            p.stop()
+
+
+@pytest.fixture
+def db_prefix() -> str:
+    """A MONGO_DB prefix of its own for each test: no test sees another's data."""
+    return f"t{new_id()[:12]}"
+
+
+@pytest.fixture
+async def mongo_client(infra: Infra) -> AsyncIterator[AsyncMongoClient[dict[str, object]]]:
+    client: AsyncMongoClient[dict[str, object]] = AsyncMongoClient(infra.mongo_uri)
+    yield client
+    await client.close()
+
+
+@pytest.fixture
+async def nc(infra: Infra) -> AsyncIterator[NATS]:
+    conn = await connect_nats(infra.nats_url, name="tests")
+    yield conn
+    await conn.drain()

@@ -1,0 +1,43 @@
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+
+import httpx
+import pytest
+
+from llmsvc.common import subjects
+from tests.support.infra import Infra
+from tests.support.mockllm import start_mockllm
+from tests.support.procs import Proc
+from tests.support.stack import Stack, running_stack, wait_for_responders
+
+READY_SUBJECTS = [subjects.AUTH_USER_GET, subjects.SESSIONS_GET, subjects.AGENT_HISTORY]
+
+
+@pytest.fixture(scope="module")
+def mockllm(infra: Infra) -> Iterator[Proc]:
+    proc = start_mockllm(infra.workdir)
+    yield proc
+    proc.stop()
+
+
+@pytest.fixture(scope="module")
+async def stack(
+    infra: Infra, mockllm: Proc, tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[Stack]:
+    workdir = tmp_path_factory.mktemp("stack")
+    with running_stack(
+        workdir,
+        nats_url=infra.nats_url,
+        mongo_uri=infra.mongo_uri,
+        model_url=f"http://127.0.0.1:{mockllm.port}/v1",
+        web=True,
+    ) as s:
+        await wait_for_responders(infra.nats_url, READY_SUBJECTS)
+        yield s
+
+
+@pytest.fixture
+async def api(stack: Stack) -> AsyncIterator[httpx.AsyncClient]:
+    async with httpx.AsyncClient(base_url=stack.gateway_url, timeout=30) as client:
+        yield client

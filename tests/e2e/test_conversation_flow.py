@@ -1,0 +1,150 @@
+"""A user's whole journey through the real processes: register, log in, chat with
+memory, and find the conversation intact after the worker and gateway restart."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+
+from llmsvc.mockllm.replies import reply_for, tokenize
+from tests.support.sse import SseEvent, collect_sse
+from tests.support.stack import Stack, wait_for_responders
+
+pytestmark = pytest.mark.e2e
+
+
+async def register_and_login(api: httpx.AsyncClient, email: str) -> dict[str, str]:
+    r = await api.post(
+        "/auth/register", json={"name": "Ada", "email": email, "password": "correct horse"}
+    )
+    assert r.status_code == 201, r.text
+    user = r.json()
+    assert "password" not in str(user) and "hash" not in str(user)
+    r = await api.post("/auth/login", json={"email": email, "password": "correct horse"})
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["token_type"] == "bearer" and body["refresh_token"] and body["expires_in"] > 0
+    assert body["user"]["user_id"] == user["user_id"]
+    return {"Authorization": f"Bearer {body['access_token']}"}
+
+
+async def stream_turn(
+    api: httpx.AsyncClient, headers: dict[str, str], session_id: str, message: str
+) -> list[SseEvent]:
+    async with api.stream(
+        "POST",
+        "/conversation",
+        json={"message": message, "session_id": session_id},
+        headers=headers,
+    ) as r:
+        assert r.status_code == 200, await r.aread()
+        assert r.headers["content-type"].startswith("text/event-stream")
+        assert r.headers["cache-control"] == "no-cache"
+        return await collect_sse(r)
+
+
+def assert_well_formed(events: list[SseEvent], session_id: str, expected_reply: str) -> None:
+    assert [e.id for e in events] == list(range(1, len(events) + 1)), "ids count up from 1"
+    assert events[0].event == "metadata"
+    assert events[0].data["session_id"] == session_id
+    assert events[0].data["run_id"] and events[0].data["thread_id"]
+    tokens = [e for e in events if e.event == "token"]
+    assert tokens, "the reply streamed in tokens"
+    assert "".join(e.data["text"] for e in tokens) == expected_reply
+    done = events[-1]
+    assert done.event == "done"
+    assert done.data["message"]["role"] == "assistant"
+    assert done.data["message"]["content"] == expected_reply
+    assert done.data["message"]["id"]
+    assert done.data["finish_reason"] == "stop"
+    assert done.data["usage"]["output_tokens"] == len(tokenize(expected_reply))
+    assert done.data["usage"]["input_tokens"] > 0
+    assert {e.event for e in events} <= {"metadata", "token", "done"}
+
+
+async def test_register_login_chat_with_memory_survives_restarts(
+    stack: Stack, api: httpx.AsyncClient
+) -> None:
+    headers = await register_and_login(api, "ada@example.com")
+    r = await api.post("/conversation/session", json={"name": "First chat"}, headers=headers)
+    assert r.status_code == 201, r.text
+    session = r.json()
+    session_id = session["session_id"]
+    assert session["name"] == "First chat"
+
+    first = await stream_turn(api, headers, session_id, "Hello there")
+    first_reply = reply_for([{"role": "user", "content": "Hello there"}])
+    assert_well_formed(first, session_id, first_reply)
+
+    # The model must receive the first turn: the mock's reply counts the user turns.
+    second = await stream_turn(api, headers, session_id, "What did I say?")
+    second_reply = reply_for(
+        [
+            {"role": "user", "content": "Hello there"},
+            {"role": "assistant", "content": first_reply},
+            {"role": "user", "content": "What did I say?"},
+        ]
+    )
+    assert "2 user messages" in second_reply
+    assert_well_formed(second, session_id, second_reply)
+    assert first[0].data["run_id"] != second[0].data["run_id"]
+
+    r = await api.get(f"/conversation/session/{session_id}/history", headers=headers)
+    assert r.status_code == 200, r.text
+    before = r.json()["messages"]
+    assert [(m["role"], m["content"]) for m in before] == [
+        ("user", "Hello there"),
+        ("assistant", first_reply),
+        ("user", "What did I say?"),
+        ("assistant", second_reply),
+    ]
+    assert all(m["id"] and m["created_at"] for m in before)
+
+    stack.procs["worker"].restart()
+    stack.procs["gateway"].restart()
+    await wait_for_responders(stack.env["NATS_URL"], ["agent.v1.history"])
+
+    async with httpx.AsyncClient(base_url=stack.gateway_url, timeout=30) as fresh:
+        r = await fresh.get(f"/conversation/session/{session_id}/history", headers=headers)
+        assert r.status_code == 200, r.text
+        assert r.json()["messages"] == before
+        # And the conversation goes on where it was.
+        third = await stream_turn(fresh, headers, session_id, "Still there?")
+        assert "3 user messages" in third[-1].data["message"]["content"]
+
+
+async def test_conversation_without_session_creates_one_and_blocking_reply(
+    api: httpx.AsyncClient,
+) -> None:
+    headers = await register_and_login(api, "grace@example.com")
+    r = await api.post("/conversation", json={"message": "Hi", "stream": False}, headers=headers)
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["message"]["content"] == reply_for([{"role": "user", "content": "Hi"}])
+    assert body["usage"]["output_tokens"] > 0
+    r = await api.get(f"/conversation/session/{body['session_id']}", headers=headers)
+    assert r.status_code == 200
+    listed = (await api.get("/conversation/sessions", headers=headers)).json()["sessions"]
+    assert [s["session_id"] for s in listed] == [body["session_id"]]
+
+
+async def test_another_users_session_is_invisible(api: httpx.AsyncClient) -> None:
+    alice = await register_and_login(api, "alice@example.com")
+    mallory = await register_and_login(api, "mallory@example.com")
+    session_id = (await api.post("/conversation/session", json={}, headers=alice)).json()[
+        "session_id"
+    ]
+    for method, path, body in [
+        ("GET", f"/conversation/session/{session_id}", None),
+        ("GET", f"/conversation/session/{session_id}/history", None),
+        ("PATCH", f"/conversation/session/{session_id}", {"name": "mine now"}),
+        ("DELETE", f"/conversation/session/{session_id}", None),
+        ("POST", "/conversation", {"message": "hi", "session_id": session_id}),
+    ]:
+        r = await api.request(method, path, json=body, headers=mallory)
+        assert r.status_code == 404, (method, path, r.text)
+        assert r.json()["error"]["code"] == "session_not_found"
+    me = (await api.get("/auth/me", headers=alice)).json()
+    r = await api.get(f"/conversation/sessions/user/{me['user_id']}", headers=mallory)
+    assert r.status_code == 403
+    assert (await api.get(f"/conversation/session/{session_id}", headers=alice)).status_code == 200

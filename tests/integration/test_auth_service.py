@@ -1,0 +1,287 @@
+"""The auth service in-process, driven over real NATS, storing in a real Mongo-compatible
+server: what the gateway (and so a user) sees."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+from collections.abc import AsyncIterator
+from typing import Any, Protocol
+
+import pytest
+from faststream import TestApp
+from nats.aio.client import Client as NATS
+from pymongo import AsyncMongoClient
+
+from llmsvc.auth.app import create_app
+from llmsvc.auth.settings import AuthSettings
+from llmsvc.common import subjects
+from llmsvc.common.contracts.auth import (
+    LoginRequest,
+    LogoutRequest,
+    RefreshRequest,
+    RegisterRequest,
+    TokenPair,
+    User,
+    UserGetRequest,
+)
+from llmsvc.common.envelope import Envelope
+from llmsvc.common.errors import Conflict, NotFound, Unauthorized
+from llmsvc.common.nats_client import request, request_model
+from llmsvc.common.tokens import verify_access_token
+
+pytestmark = pytest.mark.integration
+
+
+class Infra(Protocol):
+    """What the `infra` fixture (tests/conftest.py) provides."""
+
+    nats_url: str
+    mongo_uri: str
+
+
+JWT_SECRET = "integration-test-secret-" + "x" * 32
+PASSWORD = "correct horse battery"
+
+Mongo = AsyncMongoClient[dict[str, Any]]
+
+
+@pytest.fixture
+async def settings(infra: Infra, db_prefix: str) -> AsyncIterator[AuthSettings]:
+    settings = AuthSettings(
+        nats_url=infra.nats_url,
+        mongo_uri=infra.mongo_uri,
+        mongo_db=db_prefix,
+        environment="test",
+        jwt_secret=JWT_SECRET,
+    )
+    async with TestApp(create_app(settings)):
+        yield settings
+
+
+async def register(nc: NATS, email: str = "ada@example.com", name: str = "Ada") -> User:
+    req = RegisterRequest(name=name, email=email, password=PASSWORD)
+    return await request_model(nc, subjects.AUTH_REGISTER, req, User)
+
+
+async def login(nc: NATS, email: str = "ada@example.com", password: str = PASSWORD) -> TokenPair:
+    req = LoginRequest(email=email, password=password)
+    return await request_model(nc, subjects.AUTH_LOGIN, req, TokenPair)
+
+
+async def refresh(nc: NATS, token: str) -> TokenPair:
+    return await request_model(
+        nc, subjects.AUTH_REFRESH, RefreshRequest(refresh_token=token), TokenPair
+    )
+
+
+async def raw_request(nc: NATS, subject: str, payload: bytes) -> Envelope:
+    msg = await nc.request(subject, payload, timeout=10)
+    return Envelope.model_validate_json(msg.data)
+
+
+async def test_register_returns_the_user_without_any_hash(
+    settings: AuthSettings, nc: NATS, mongo_client: Mongo
+) -> None:
+    data = await request(
+        nc,
+        subjects.AUTH_REGISTER,
+        RegisterRequest(name=" Ada ", email=" Ada@Example.COM ", password=PASSWORD),
+    )
+    assert set(data) == {"user_id", "name", "email", "created_at"}
+    assert data["name"] == "Ada"
+    assert data["email"] == "ada@example.com"
+
+    stored = await mongo_client[settings.database]["users"].find_one({"_id": data["user_id"]})
+    assert stored is not None
+    assert stored["email"] == "ada@example.com"
+    assert stored["password_hash"].startswith("$argon2id$")
+    assert PASSWORD not in json.dumps(stored, default=str)
+
+
+async def test_user_get(settings: AuthSettings, nc: NATS) -> None:
+    user = await register(nc)
+    got = await request_model(
+        nc, subjects.AUTH_USER_GET, UserGetRequest(user_id=user.user_id), User
+    )
+    assert got == user
+    with pytest.raises(NotFound) as caught:
+        await request(nc, subjects.AUTH_USER_GET, UserGetRequest(user_id="nobody"))
+    assert caught.value.error_code == "user_not_found"
+
+
+async def test_duplicate_email_is_a_conflict(settings: AuthSettings, nc: NATS) -> None:
+    await register(nc, email="grace@example.com")
+    with pytest.raises(Conflict) as caught:
+        await register(nc, email="GRACE@example.com", name="Someone else")
+    assert caught.value.error_code == "email_taken"
+    assert caught.value.status == 409
+
+
+async def test_login_issues_a_verifiable_access_token_and_a_hashed_refresh_token(
+    settings: AuthSettings, nc: NATS, mongo_client: Mongo
+) -> None:
+    user = await register(nc)
+    pair = await login(nc, email="ADA@example.com")
+    assert pair.user == user
+    assert pair.token_type == "bearer"
+    assert pair.expires_in == settings.access_token_ttl_s
+    claims = verify_access_token(pair.access_token, secret=JWT_SECRET)
+    assert claims.sub == user.user_id
+
+    docs = await mongo_client[settings.database]["auth_sessions"].find().to_list()
+    assert len(docs) == 1
+    (doc,) = docs
+    assert doc["user_id"] == user.user_id
+    assert doc["token_hash"] == hashlib.sha256(pair.refresh_token.encode()).hexdigest()
+    assert pair.refresh_token not in json.dumps(docs, default=str)
+    assert doc["expires_at"] > doc["created_at"]
+    assert doc["revoked_at"] is None
+
+
+async def test_wrong_password_and_unknown_email_look_the_same(
+    settings: AuthSettings, nc: NATS
+) -> None:
+    await register(nc)
+    errors = []
+    for email, password in (("ada@example.com", "wrong password"), ("bob@example.com", PASSWORD)):
+        with pytest.raises(Unauthorized) as caught:
+            await login(nc, email=email, password=password)
+        errors.append((caught.value.error_code, caught.value.message, caught.value.status))
+    assert errors[0] == errors[1]
+    assert errors[0][0] == "invalid_credentials"
+    assert errors[0][2] == 401
+
+
+async def test_refresh_rotates_and_reuse_signs_out_everywhere(
+    settings: AuthSettings, nc: NATS
+) -> None:
+    user = await register(nc)
+    first = await login(nc)
+    other_device = await login(nc)
+
+    second = await refresh(nc, first.refresh_token)
+    assert second.refresh_token != first.refresh_token
+    assert second.user == user
+    assert verify_access_token(second.access_token, secret=JWT_SECRET).sub == user.user_id
+    third = await refresh(nc, second.refresh_token)
+
+    # The first token was exchanged already: presenting it again means a copy leaked.
+    with pytest.raises(Unauthorized) as caught:
+        await refresh(nc, first.refresh_token)
+    assert caught.value.error_code == "refresh_token_reused"
+
+    # ...so every session of that user is gone, on every device.
+    for token in (third.refresh_token, other_device.refresh_token):
+        with pytest.raises(Unauthorized) as caught:
+            await refresh(nc, token)
+        assert caught.value.error_code == "invalid_refresh_token"
+
+
+async def test_concurrent_refresh_with_one_token_lets_only_one_through(
+    settings: AuthSettings, nc: NATS
+) -> None:
+    await register(nc)
+    pair = await login(nc)
+    results = await asyncio.gather(
+        refresh(nc, pair.refresh_token), refresh(nc, pair.refresh_token), return_exceptions=True
+    )
+    successes = [r for r in results if isinstance(r, TokenPair)]
+    failures = [r for r in results if isinstance(r, Unauthorized)]
+    assert len(successes) == 1 and len(failures) == 1
+    assert failures[0].error_code == "refresh_token_reused"
+    with pytest.raises(Unauthorized):
+        await refresh(nc, successes[0].refresh_token)
+
+
+async def test_unknown_refresh_token(settings: AuthSettings, nc: NATS) -> None:
+    with pytest.raises(Unauthorized) as caught:
+        await refresh(nc, "not-a-token-we-issued")
+    assert caught.value.error_code == "invalid_refresh_token"
+
+
+async def test_logout_revokes_only_that_refresh_token(settings: AuthSettings, nc: NATS) -> None:
+    user = await register(nc)
+    phone = await login(nc)
+    laptop = await login(nc)
+
+    reply = await request(
+        nc,
+        subjects.AUTH_LOGOUT,
+        LogoutRequest(user_id=user.user_id, refresh_token=phone.refresh_token),
+    )
+    assert reply == {"revoked": True}
+    with pytest.raises(Unauthorized) as caught:
+        await refresh(nc, phone.refresh_token)
+    # A logged-out token is dead, but it is not theft: the laptop stays signed in.
+    assert caught.value.error_code == "invalid_refresh_token"
+    await refresh(nc, laptop.refresh_token)
+
+    # Logging out again, or without a token, is harmless.
+    for req in (
+        LogoutRequest(user_id=user.user_id, refresh_token=phone.refresh_token),
+        LogoutRequest(user_id=user.user_id),
+    ):
+        assert await request(nc, subjects.AUTH_LOGOUT, req) == {"revoked": True}
+
+
+async def test_logout_cannot_revoke_another_users_token(settings: AuthSettings, nc: NATS) -> None:
+    await register(nc)
+    mallory = await register(nc, email="mallory@example.com", name="Mallory")
+    ada = await login(nc)
+    await request(
+        nc,
+        subjects.AUTH_LOGOUT,
+        LogoutRequest(user_id=mallory.user_id, refresh_token=ada.refresh_token),
+    )
+    await refresh(nc, ada.refresh_token)
+
+
+@pytest.mark.parametrize(
+    ("subject", "payload", "bad_field"),
+    [
+        (subjects.AUTH_REGISTER, b"{not json", None),
+        (subjects.AUTH_REGISTER, b"", None),
+        (subjects.AUTH_REGISTER, b"[1, 2]", None),
+        (
+            subjects.AUTH_REGISTER,
+            b'{"name": "Ada", "email": "not-an-email", "password": "correct horse"}',
+            "email",
+        ),
+        (
+            subjects.AUTH_REGISTER,
+            b'{"name": "Ada", "email": "ada@example.com", "password": "short"}',
+            "password",
+        ),
+        (
+            subjects.AUTH_REGISTER,
+            b'{"email": "ada@example.com", "password": "long enough"}',
+            "name",
+        ),
+        (subjects.AUTH_LOGIN, b'{"email": "ada@example.com"}', "password"),
+        (subjects.AUTH_REFRESH, b'{"refresh_token": ""}', "refresh_token"),
+        (subjects.AUTH_LOGOUT, b"{}", "user_id"),
+        (subjects.AUTH_USER_GET, b'{"user_id": 5}', "user_id"),
+    ],
+)
+async def test_bad_input_gets_a_422_envelope(
+    settings: AuthSettings, nc: NATS, subject: str, payload: bytes, bad_field: str | None
+) -> None:
+    reply = await raw_request(nc, subject, payload)
+    assert reply.ok is False
+    assert reply.error is not None
+    assert reply.error.status == 422
+    assert reply.error.code == "validation_error"
+    if bad_field is not None:
+        fields = (reply.error.model_extra or {})["fields"]
+        assert [bad_field] in [f["loc"] for f in fields]
+
+
+async def test_indexes_are_created_at_start_up(settings: AuthSettings, mongo_client: Mongo) -> None:
+    db = mongo_client[settings.database]
+    users = await db["users"].index_information()
+    assert users["email_unique"]["unique"] is True
+    sessions = await db["auth_sessions"].index_information()
+    assert sessions["token_hash_unique"]["unique"] is True
+    assert sessions["expires_at_ttl"]["expireAfterSeconds"] == 0
