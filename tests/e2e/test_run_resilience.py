@@ -1,0 +1,155 @@
+"""Every run ends with a terminal event, whatever fails; streams resume after a
+disconnect; a run survives its worker being killed."""
+
+from __future__ import annotations
+
+import json
+import signal
+
+import httpx
+import pytest
+
+from llmsvc.mockllm.replies import reply_for
+from tests.support.sse import SseEvent, collect_sse, read_sse
+from tests.support.stack import Stack
+
+pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture(scope="module")
+async def headers(stack: Stack) -> dict[str, str]:
+    async with httpx.AsyncClient(base_url=stack.gateway_url, timeout=30) as api:
+        creds = {"email": "resilience@example.com", "password": "long enough"}
+        r = await api.post("/auth/register", json={"name": "R", **creds})
+        assert r.status_code == 201
+        token = (await api.post("/auth/login", json=creds)).json()["access_token"]
+    return {"Authorization": f"Bearer {token}"}
+
+
+async def new_session(api: httpx.AsyncClient, headers: dict[str, str]) -> str:
+    r = await api.post("/conversation/session", json={}, headers=headers)
+    return str(r.json()["session_id"])
+
+
+async def converse(
+    api: httpx.AsyncClient, headers: dict[str, str], session_id: str, message: str
+) -> list[SseEvent]:
+    async with api.stream(
+        "POST",
+        "/conversation",
+        json={"message": message, "session_id": session_id},
+        headers=headers,
+    ) as r:
+        assert r.status_code == 200
+        return await collect_sse(r)
+
+
+@pytest.mark.parametrize("failure", ["500", "429", "disconnect"])
+async def test_model_failure_ends_the_run_with_an_error_event(
+    stack: Stack, headers: dict[str, str], failure: str
+) -> None:
+    async with httpx.AsyncClient(base_url=stack.gateway_url, timeout=60) as api:
+        sid = await new_session(api, headers)
+        events = await converse(api, headers, sid, f"break [mock:fail={failure}]")
+        assert events[-1].event == "error", [e.event for e in events]
+        assert events[-1].data["code"].startswith("model_")
+        assert "Traceback" not in json.dumps(events[-1].data)
+        assert [e.id for e in events] == list(range(1, len(events) + 1))
+        # The conversation is free again and works.
+        events = await converse(api, headers, sid, "and now?")
+        assert events[-1].event == "done"
+
+
+async def test_cancel_stops_the_run(stack: Stack, headers: dict[str, str]) -> None:
+    async with httpx.AsyncClient(base_url=stack.gateway_url, timeout=60) as api:
+        sid = await new_session(api, headers)
+        seen: list[SseEvent] = []
+        async with api.stream(
+            "POST",
+            "/conversation",
+            json={"message": "long [mock:tps=10] [mock:tokens=200]", "session_id": sid},
+            headers=headers,
+        ) as r:
+            async for event in read_sse(r):
+                seen.append(event)
+                if event.event == "token" and len(seen) == 3:
+                    run_id = seen[0].data["run_id"]
+                    c = await api.post(f"/conversation/runs/{run_id}/cancel", headers=headers)
+                    assert c.status_code == 202
+        assert seen[-1].event == "cancelled"
+        assert len([e for e in seen if e.event == "token"]) < 50
+        events = await converse(api, headers, sid, "after cancel")
+        assert events[-1].event == "done"
+
+
+async def test_reconnect_with_last_event_id_resumes_exactly_once(
+    stack: Stack, headers: dict[str, str]
+) -> None:
+    message = "resume me [mock:tps=40] [mock:tokens=30]"
+    async with httpx.AsyncClient(base_url=stack.gateway_url, timeout=60) as api:
+        sid = await new_session(api, headers)
+        before: list[SseEvent] = []
+        async with api.stream(
+            "POST", "/conversation", json={"message": message, "session_id": sid}, headers=headers
+        ) as r:
+            async for event in read_sse(r):
+                before.append(event)
+                if len(before) == 5:
+                    break  # the client drops the connection mid-reply
+        run_id = before[0].data["run_id"]
+        async with api.stream(
+            "GET",
+            f"/conversation/runs/{run_id}/events",
+            headers={**headers, "Last-Event-ID": str(before[-1].id)},
+        ) as r:
+            assert r.status_code == 200
+            after = await collect_sse(r)
+        events = before + after
+        assert [e.id for e in events] == list(range(1, len(events) + 1))
+        assert events[-1].event == "done"
+        text = "".join(e.data["text"] for e in events if e.event == "token")
+        assert text == events[-1].data["message"]["content"]
+        assert text == reply_for([{"role": "user", "content": message}])
+
+        # A replay from the start gives the same events again, and another user gets 404.
+        async with api.stream("GET", f"/conversation/runs/{run_id}/events", headers=headers) as r:
+            assert [(e.id, e.event) for e in await collect_sse(r)] == [
+                (e.id, e.event) for e in events
+            ]
+        creds = {"email": "other-resume@example.com", "password": "long enough"}
+        await api.post("/auth/register", json={"name": "O", **creds})
+        other = (await api.post("/auth/login", json=creds)).json()["access_token"]
+        r = await api.get(
+            f"/conversation/runs/{run_id}/events", headers={"Authorization": f"Bearer {other}"}
+        )
+        assert r.status_code == 404
+
+
+async def test_run_survives_its_worker_being_killed(stack: Stack, headers: dict[str, str]) -> None:
+    message = "survive [mock:tps=10] [mock:tokens=30]"
+    worker = stack.procs["worker"]
+    async with httpx.AsyncClient(base_url=stack.gateway_url, timeout=90) as api:
+        sid = await new_session(api, headers)
+        events: list[SseEvent] = []
+        async with api.stream(
+            "POST", "/conversation", json={"message": message, "session_id": sid}, headers=headers
+        ) as r:
+            async for event in read_sse(r):
+                events.append(event)
+                if event.event == "token" and sum(e.event == "token" for e in events) == 3:
+                    worker.stop(sig=signal.SIGKILL)  # crash mid-reply, no goodbye
+                    worker.start()  # a fresh worker; JetStream redelivers the job to it
+        kinds = [e.event for e in events]
+        assert "reset" in kinds, kinds
+        assert kinds[-1] == "done"
+        assert [e.id for e in events] == list(range(1, len(events) + 1)), "seq never repeats"
+        after_reset = events[kinds.index("reset") + 1 :]
+        text = "".join(e.data["text"] for e in after_reset if e.event == "token")
+        expected = reply_for([{"role": "user", "content": message}])
+        assert text == expected == events[-1].data["message"]["content"]
+
+        r = await api.get(f"/conversation/session/{sid}/history", headers=headers)
+        assert [(m["role"], m["content"]) for m in r.json()["messages"]] == [
+            ("user", message),
+            ("assistant", expected),
+        ], "the retried run neither duplicated the question nor lost the answer"
