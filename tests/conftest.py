@@ -1,7 +1,8 @@
 """Shared fixtures: real NATS (JetStream) and a real Mongo-compatible server.
 
 Started on free ports in a temporary folder, or taken from NATS_URL / MONGO_URI when
-those are set (e.g. a real MongoDB 7 and nats-server in CI with Docker)."""
+those are set, or, with TEST_INFRA=containers, real `mongo:7` and `nats` started by
+testcontainers (needs a Docker engine)."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from pymongo import AsyncMongoClient
 
 from llmsvc.common.ids import new_id
 from llmsvc.common.nats_client import connect_nats
+from tests.support.containers import docker_engine_available, mongo_and_nats_containers
 from tests.support.infra import Infra
 from tests.support.procs import start_mongo, start_nats
 
@@ -21,9 +23,16 @@ from tests.support.procs import start_mongo, start_nats
 @pytest.fixture(scope="session")
 def infra(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Infra]:
     workdir = tmp_path_factory.mktemp("infra")
+    if os.environ.get("TEST_INFRA") == "containers":
+        ok, why = docker_engine_available()
+        if not ok:
+            pytest.fail(f"TEST_INFRA=containers but {why}")
+        with mongo_and_nats_containers() as (container_nats, container_mongo):
+            yield Infra(nats_url=container_nats, mongo_uri=container_mongo, workdir=workdir)
+        return
     started = []
-    nats_url = os.environ.get("NATS_URL")
-    mongo_uri = os.environ.get("MONGO_URI")
+    nats_url = os.environ.get("NATS_URL", "")
+    mongo_uri = os.environ.get("MONGO_URI", "")
     try:
         if not nats_url:
             nats = start_nats(workdir)
@@ -57,3 +66,13 @@ async def nc(infra: Infra) -> AsyncIterator[NATS]:
     conn = await connect_nats(infra.nats_url, name="tests")
     yield conn
     await conn.drain()
+
+
+_MARKERS = ("unit", "integration", "e2e")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Every test says what kind it is: `make test-unit` etc. must not miss any."""
+    unmarked = [i.nodeid for i in items if not any(i.get_closest_marker(m) for m in _MARKERS)]
+    if unmarked:
+        raise pytest.UsageError(f"tests without a unit/integration/e2e marker: {unmarked}")
