@@ -1,0 +1,80 @@
+"""Run events and run locks on a real JetStream."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from nats.aio.client import Client as NATS
+
+from llmsvc.agent_worker.events import RunEventPublisher, last_event
+from llmsvc.common import subjects
+from llmsvc.common.contracts.agent import RunEvent
+from llmsvc.common.ids import new_id
+from llmsvc.common.run_lock import RunLocks
+from llmsvc.common.streams import agent_events_stream, ensure_stream
+
+pytestmark = pytest.mark.integration
+
+
+async def stored_events(nc: NATS, run_id: str) -> list[RunEvent]:
+    js = nc.jetstream()
+    sub = await js.subscribe(subjects.run_events(run_id), ordered_consumer=True)
+    events = []
+    try:
+        while True:
+            msg = await sub.next_msg(timeout=0.5)
+            events.append(RunEvent.model_validate_json(msg.data))
+    except Exception:
+        pass
+    await sub.unsubscribe()
+    return events
+
+
+async def test_tokens_coalesce_only_while_a_publish_is_in_flight(nc: NATS) -> None:
+    js = nc.jetstream()
+    await ensure_stream(js, agent_events_stream(3600))
+    run_id = new_id()
+    pub = RunEventPublisher(js, run_id=run_id, user_id="u")
+    await pub.publish("metadata", {"run_id": run_id})
+    words = [f"w{i} " for i in range(200)]
+    for w in words:  # a burst: far faster than one publish round trip
+        pub.token(w)
+    await pub.publish("done", {"message": {"content": "".join(words)}})
+    await pub.close()
+    events = await stored_events(nc, run_id)
+    assert [e.seq for e in events] == list(range(1, len(events) + 1))
+    assert events[0].type == "metadata" and events[-1].type == "done"
+    tokens = [e for e in events if e.type == "token"]
+    assert "".join(e.data["text"] for e in tokens) == "".join(words), "nothing lost or reordered"
+    assert len(tokens) < len(words), "a burst shares events"
+    last = await last_event(js, run_id)
+    assert last is not None and last.terminal
+
+
+async def test_slow_tokens_are_one_event_each(nc: NATS) -> None:
+    js = nc.jetstream()
+    await ensure_stream(js, agent_events_stream(3600))
+    run_id = new_id()
+    pub = RunEventPublisher(js, run_id=run_id, user_id="u")
+    for w in ["a ", "b ", "c "]:
+        pub.token(w)
+        await asyncio.sleep(0.05)
+    await pub.publish("done", {})
+    await pub.close()
+    assert [e.data.get("text") for e in await stored_events(nc, run_id)] == ["a ", "b ", "c ", None]
+
+
+async def test_one_active_run_per_conversation(nc: NATS) -> None:
+    locks = await RunLocks.open(nc.jetstream(), ttl_s=10)
+    session = new_id()
+    results = await asyncio.gather(*(locks.acquire(session, f"run{i}") for i in range(10)))
+    winners = [f"run{i}" for i, holder in enumerate(results) if holder is None]
+    assert len(winners) == 1
+    assert {h for h in results if h is not None} == set(winners), "losers learn the winner"
+    assert await locks.renew(session, winners[0])
+    assert not await locks.renew(session, "someone-else")
+    await locks.release(session, "someone-else")
+    assert await locks.holder(session) == winners[0], "only the holder releases"
+    await locks.release(session, winners[0])
+    assert await locks.acquire(session, "next") is None
