@@ -51,6 +51,7 @@ ifeq ($(strip $(OPENAI_API_KEY)$(OPENAI_BASE_URL)),)
 DEV_PROCS += model
 dev: export OPENAI_BASE_URL := http://127.0.0.1:$(LOCAL_MODEL_PORT)/v1
 dev: export OPENAI_MODEL := $(or $(OPENAI_MODEL),smollm2-135m-instruct)
+dev: export MODEL_MAX_TOKENS := $(or $(MODEL_MAX_TOKENS),512)
 endif
 
 dev: setup

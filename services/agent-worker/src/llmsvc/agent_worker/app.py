@@ -42,6 +42,7 @@ def build_model(settings: WorkerSettings) -> ChatOpenAI:
         api_key=SecretStr(settings.api_key_value()),
         timeout=settings.model_timeout_s,
         max_retries=settings.model_max_retries,
+        max_completion_tokens=settings.model_max_tokens,
         stream_usage=True,
         use_responses_api=False,
     )

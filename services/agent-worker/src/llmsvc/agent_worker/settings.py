@@ -12,6 +12,9 @@ class WorkerSettings(MongoSettings):
     openai_model: str = "gpt-4o-mini"
     model_timeout_s: float = Field(120.0, gt=0)
     model_max_retries: int = Field(1, ge=0, le=5)
+    #: Cap on a reply's length; small local models can otherwise ramble until their
+    #: context is full. None leaves it to the model.
+    model_max_tokens: int | None = Field(None, ge=1)
 
     #: Runs this worker executes at once; more wait in JetStream for another worker.
     worker_concurrency: int = Field(32, ge=1, le=1024)
