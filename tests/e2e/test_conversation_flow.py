@@ -148,3 +148,16 @@ async def test_another_users_session_is_invisible(api: httpx.AsyncClient) -> Non
     r = await api.get(f"/conversation/sessions/user/{me['user_id']}", headers=mallory)
     assert r.status_code == 403
     assert (await api.get(f"/conversation/session/{session_id}", headers=alice)).status_code == 200
+
+
+async def test_health_readiness_and_metrics(api: httpx.AsyncClient) -> None:
+    assert (await api.get("/healthz")).json() == {"status": "ok"}
+    ready = await api.get("/readyz")
+    assert ready.status_code == 200 and ready.json()["checks"] == {"nats": True, "mongo": True}
+    metrics = (await api.get("/metrics")).text
+    started = [
+        line for line in metrics.splitlines() if line.startswith("llm_gateway_runs_started_total")
+    ]
+    assert started and float(started[0].split()[-1]) >= 1, "runs from earlier tests are counted"
+    assert (await api.get("/docs")).status_code == 200
+    assert "/conversation" in (await api.get("/openapi.json")).json()["paths"]

@@ -33,6 +33,8 @@ async def connect_nats(url: str, *, name: str, connect_timeout_s: float = 30.0) 
                 max_reconnect_attempts=-1,
                 reconnect_time_wait=1,
                 connect_timeout=2,
+                # Shutdown must not wait long for a server that is already gone.
+                drain_timeout=5,
             )
         except (OSError, nats.errors.NoServersError) as exc:
             if asyncio.get_running_loop().time() > deadline:

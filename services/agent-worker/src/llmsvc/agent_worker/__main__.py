@@ -20,6 +20,7 @@ async def serve(settings: WorkerSettings) -> None:
 def main() -> None:
     settings = WorkerSettings()
     configure_logging(level=settings.log_level, json=settings.log_json, service="agent-worker")
+    settings.export_tracing_env()
     asyncio.run(serve(settings))
 
 

@@ -26,6 +26,23 @@ class WorkerSettings(MongoSettings):
     #: Time-to-live of the "one active run per conversation" lock; renewed while running.
     run_lock_ttl_s: int = Field(120, ge=10)
 
+    #: LangSmith tracing; LangChain reads these from the process environment.
+    langsmith_tracing: bool = False
+    langsmith_api_key: SecretStr | None = None
+    langsmith_project: str | None = None
+
+    def export_tracing_env(self) -> None:
+        """Make .env-provided LangSmith settings visible to LangChain."""
+        import os
+
+        if not self.langsmith_tracing:
+            return
+        os.environ["LANGSMITH_TRACING"] = "true"
+        if self.langsmith_api_key is not None:
+            os.environ["LANGSMITH_API_KEY"] = self.langsmith_api_key.get_secret_value()
+        if self.langsmith_project:
+            os.environ["LANGSMITH_PROJECT"] = self.langsmith_project
+
     def api_key_value(self) -> str:
         if self.openai_api_key is not None:
             return self.openai_api_key.get_secret_value()

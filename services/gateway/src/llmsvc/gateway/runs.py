@@ -17,6 +17,12 @@ from llmsvc.common.errors import Conflict, NotFound, Unavailable
 from llmsvc.common.ids import new_id, utcnow
 from llmsvc.common.logging import get_logger
 from llmsvc.common.nats_client import request_model
+from llmsvc.gateway.metrics import (
+    EVENT_STREAMS_OPEN,
+    EVENTS_RELAYED,
+    RUNS_REJECTED,
+    RUNS_STARTED,
+)
 from llmsvc.gateway.state import GatewayState
 
 log = get_logger(__name__)
@@ -60,6 +66,7 @@ async def start_run(state: GatewayState, *, session: Session, message: str) -> R
     )
     holder = await state.locks.acquire(session.session_id, job.run_id)
     if holder is not None:
+        RUNS_REJECTED.labels("run_active").inc()
         raise Conflict(
             "this conversation already has a run in progress", code="run_active", run_id=holder
         )
@@ -71,7 +78,9 @@ async def start_run(state: GatewayState, *, session: Session, message: str) -> R
         )
     except Exception as exc:
         await state.locks.release(session.session_id, job.run_id)
+        RUNS_REJECTED.labels("queue_unavailable").inc()
         raise Unavailable("could not queue the run; try again") from exc
+    RUNS_STARTED.inc()
     with contextlib.suppress(Exception):  # ordering of the list only; never fail the run on it
         await request_model(
             state.nc,
@@ -108,6 +117,7 @@ async def follow_run(
         deliver_policy=DeliverPolicy.ALL,
         inactive_threshold=60.0,
     )
+    EVENT_STREAMS_OPEN.inc()
     try:
         while True:
             try:
@@ -123,9 +133,11 @@ async def follow_run(
             if event.seq <= after_seq:
                 continue  # already delivered before a reconnect, or a duplicate
             after_seq = event.seq
+            EVENTS_RELAYED.labels(event.type).inc()
             yield event
             if event.terminal:
                 return
     finally:
+        EVENT_STREAMS_OPEN.dec()
         with contextlib.suppress(Exception):
             await sub.unsubscribe()
