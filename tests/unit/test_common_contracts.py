@@ -77,3 +77,12 @@ def test_register_normalises_email_and_bounds_password() -> None:
 
 def test_not_found_is_404() -> None:
     assert NotFound("x").status == 404
+
+
+def test_empty_variables_count_as_unset(monkeypatch: pytest.MonkeyPatch) -> None:
+    from llmsvc.agent_worker.settings import WorkerSettings
+
+    monkeypatch.setenv("OPENAI_API_KEY", "")
+    monkeypatch.setenv("OPENAI_BASE_URL", "")
+    settings = WorkerSettings(_env_file=None)
+    assert settings.openai_api_key is None and settings.openai_base_url is None

@@ -20,7 +20,10 @@ Environment = Literal["development", "test", "production"]
 
 
 class ServiceSettings(BaseSettings):
-    model_config = SettingsConfigDict(env_file=".env", extra="ignore", populate_by_name=True)
+    # An empty variable (e.g. `OPENAI_API_KEY=` copied from .env.example) means "unset".
+    model_config = SettingsConfigDict(
+        env_file=".env", extra="ignore", populate_by_name=True, env_ignore_empty=True
+    )
 
     environment: Environment = Field(
         "development", validation_alias=AliasChoices("ENVIRONMENT", "APP_ENV")
