@@ -96,8 +96,12 @@ async def lifespan(settings: WorkerSettings) -> AsyncIterator[WorkerState]:
         for task in tasks:
             task.cancel()
         await jobs.drain(timeout_s=settings.job_ack_wait_s / 2)
+        # Runs are finished or handed back by now; draining would also wait out the
+        # pending long-poll fetches (up to their 5 s timeout), so flush and close.
         with contextlib.suppress(Exception):
-            await nc.drain()
+            await nc.flush(timeout=2)
+        with contextlib.suppress(Exception):
+            await nc.close()
         mongo.close()
         log.info("worker_stopped")
 
