@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 
@@ -81,7 +82,18 @@ async def start_run(state: GatewayState, *, session: Session, message: str) -> R
         RUNS_REJECTED.labels("queue_unavailable").inc()
         raise Unavailable("could not queue the run; try again") from exc
     RUNS_STARTED.inc()
-    with contextlib.suppress(Exception):  # ordering of the list only; never fail the run on it
+    # Only the list's ordering depends on it: never make the client wait for it.
+    touch = asyncio.create_task(_touch(state, session))
+    _background.add(touch)
+    touch.add_done_callback(_background.discard)
+    return job
+
+
+_background: set[asyncio.Task[None]] = set()
+
+
+async def _touch(state: GatewayState, session: Session) -> None:
+    try:
         await request_model(
             state.nc,
             subjects.SESSIONS_TOUCH,
@@ -89,7 +101,8 @@ async def start_run(state: GatewayState, *, session: Session, message: str) -> R
             Session,
             timeout_s=state.settings.rpc_timeout_s,
         )
-    return job
+    except Exception as exc:
+        log.warning("session_touch_failed", session_id=session.session_id, error=repr(exc))
 
 
 async def run_owner(state: GatewayState, run_id: str) -> str:
