@@ -161,3 +161,36 @@ async def test_health_readiness_and_metrics(api: httpx.AsyncClient) -> None:
     assert started and float(started[0].split()[-1]) >= 1, "runs from earlier tests are counted"
     assert (await api.get("/docs")).status_code == 200
     assert "/conversation" in (await api.get("/openapi.json")).json()["paths"]
+
+
+async def test_deleting_a_conversation_removes_its_checkpoints(
+    stack: Stack, api: httpx.AsyncClient
+) -> None:
+    import asyncio
+
+    from pymongo import AsyncMongoClient
+
+    headers = await register_and_login(api, "forget-me@example.com")
+    r = await api.post(
+        "/conversation", json={"message": "remember this", "stream": False}, headers=headers
+    )
+    session_id = r.json()["session_id"]
+    thread_id = (await api.get(f"/conversation/session/{session_id}", headers=headers)).json()[
+        "thread_id"
+    ]
+    mongo: AsyncMongoClient[dict[str, object]] = AsyncMongoClient(stack.env["MONGO_URI"])
+    checkpoints = mongo[f"{stack.env['MONGO_DB']}_agent"]["checkpoints"]
+    try:
+        assert await checkpoints.count_documents({"thread_id": thread_id}) > 0
+        assert (
+            await api.delete(f"/conversation/session/{session_id}", headers=headers)
+        ).status_code == 204
+        r = await api.get(f"/conversation/session/{session_id}/history", headers=headers)
+        assert r.status_code == 404
+        for _ in range(100):  # removed asynchronously by a worker, via JetStream
+            if await checkpoints.count_documents({"thread_id": thread_id}) == 0:
+                break
+            await asyncio.sleep(0.1)
+        assert await checkpoints.count_documents({"thread_id": thread_id}) == 0
+    finally:
+        await mongo.close()
