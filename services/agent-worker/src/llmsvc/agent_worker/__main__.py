@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import asyncio
 import signal
+from concurrent.futures import ThreadPoolExecutor
 
 from llmsvc.agent_worker.app import lifespan
 from llmsvc.agent_worker.settings import WorkerSettings
@@ -11,6 +12,11 @@ from llmsvc.common.logging import configure_logging
 async def serve(settings: WorkerSettings) -> None:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
+    # The Mongo checkpointer is synchronous and runs in the default executor: give
+    # every concurrent run a thread, or checkpoint reads queue behind each other.
+    loop.set_default_executor(
+        ThreadPoolExecutor(settings.worker_concurrency + 4, thread_name_prefix="checkpoint")
+    )
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     async with lifespan(settings):
