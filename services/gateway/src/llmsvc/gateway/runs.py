@@ -28,9 +28,6 @@ from llmsvc.gateway.state import GatewayState
 
 log = get_logger(__name__)
 
-#: Yielded by `follow_run` when nothing happened for a ping interval.
-IDLE = None
-
 
 async def resolve_session(
     state: GatewayState, *, user_id: str, session_id: str | None, first_message: str
@@ -122,7 +119,7 @@ async def follow_run(
 ) -> AsyncIterator[RunEvent | None]:
     """Yield the run's events after `after_seq`, each once, until a terminal one.
 
-    Yields IDLE (None) after `ping_s` seconds without an event, so callers can keep
+    Yields None after `ping_s` seconds without an event, so callers can keep
     a connection alive."""
     sub = await state.js.subscribe(
         subjects.run_events(run_id),
@@ -136,7 +133,7 @@ async def follow_run(
             try:
                 msg = await sub.next_msg(timeout=ping_s)
             except (TimeoutError, NatsTimeoutError):
-                yield IDLE
+                yield None
                 continue
             try:
                 event = RunEvent.model_validate_json(msg.data)

@@ -18,4 +18,3 @@ class GatewaySettings(JwtSettings, MongoSettings):
     sse_ping_s: float = Field(15.0, gt=0)
     #: `stream: false` requests give up waiting for the reply after this long.
     blocking_reply_timeout_s: float = Field(300.0, gt=0)
-    cors_origins: list[str] = []
