@@ -116,6 +116,17 @@ async def test_reconnect_with_last_event_id_resumes_exactly_once(
             assert [(e.id, e.event) for e in await collect_sse(r)] == [
                 (e.id, e.event) for e in events
             ]
+        for odd in ("²", "9" * 5000, "-1", "abc"):  # not an event number: replay it all
+            async with api.stream(
+                "GET",
+                f"/conversation/runs/{run_id}/events",
+                headers={
+                    **{k.encode(): v.encode() for k, v in headers.items()},
+                    b"Last-Event-ID": odd.encode(),
+                },
+            ) as r:
+                assert r.status_code == 200
+                assert len(await collect_sse(r)) == len(events)
         creds = {"email": "other-resume@example.com", "password": "long enough"}
         await api.post("/auth/register", json={"name": "O", **creds})
         other = (await api.post("/auth/login", json=creds)).json()["access_token"]
@@ -153,3 +164,41 @@ async def test_run_survives_its_worker_being_killed(stack: Stack, headers: dict[
             ("user", message),
             ("assistant", expected),
         ], "the retried run neither duplicated the question nor lost the answer"
+
+
+async def test_blocking_request_maps_a_model_failure_to_502(
+    stack: Stack, headers: dict[str, str]
+) -> None:
+    async with httpx.AsyncClient(base_url=stack.gateway_url, timeout=60) as api:
+        r = await api.post(
+            "/conversation",
+            json={"message": "fail [mock:fail=500]", "stream": False},
+            headers=headers,
+        )
+    assert r.status_code == 502, r.text
+    assert r.json()["error"]["code"] == "model_error"
+
+
+async def test_worker_shutdown_hands_the_run_to_another_worker(
+    stack: Stack, headers: dict[str, str]
+) -> None:
+    """A rolling deploy (SIGTERM) must not end replies as "cancelled by the user"."""
+    message = "handover [mock:tps=10] [mock:tokens=60]"
+    worker = stack.procs["worker"]
+    async with httpx.AsyncClient(base_url=stack.gateway_url, timeout=90) as api:
+        sid = await new_session(api, headers)
+        events: list[SseEvent] = []
+        async with api.stream(
+            "POST", "/conversation", json={"message": message, "session_id": sid}, headers=headers
+        ) as r:
+            async for event in read_sse(r):
+                events.append(event)
+                if event.event == "token" and sum(e.event == "token" for e in events) == 3:
+                    worker.stop(sig=signal.SIGTERM, timeout_s=30)
+                    worker.start()
+        kinds = [e.event for e in events]
+        assert "cancelled" not in kinds and kinds[-1] == "done", kinds
+        assert "reset" in kinds
+        assert [e.id for e in events] == list(range(1, len(events) + 1))
+        expected = reply_for([{"role": "user", "content": message}])
+        assert events[-1].data["message"]["content"] == expected

@@ -83,9 +83,21 @@ async def lifespan(settings: WorkerSettings) -> AsyncIterator[WorkerState]:
     )
     history = HistoryReader(graph)
 
+    # nats-py runs one subscription's callbacks one at a time: answer each read in a
+    # task of its own (bounded), so a slow read does not hold up the others.
+    history_slots = asyncio.Semaphore(64)
+    history_tasks: set[asyncio.Task[None]] = set()
+
+    async def answer_history(msg: Msg) -> None:
+        async with history_slots:
+            reply = await handle_request(msg.data, HistoryRequest, history.read)
+            with contextlib.suppress(Exception):
+                await msg.respond(_json(reply))
+
     async def on_history(msg: Msg) -> None:
-        reply = await handle_request(msg.data, HistoryRequest, history.read)
-        await msg.respond(_json(reply))
+        task = asyncio.create_task(answer_history(msg))
+        history_tasks.add(task)
+        task.add_done_callback(history_tasks.discard)
 
     await nc.subscribe(subjects.AGENT_HISTORY, queue=subjects.AGENT_QUEUE, cb=on_history)
     tasks = [asyncio.create_task(jobs.run()), asyncio.create_task(run_cleanup(js, saver))]

@@ -14,6 +14,9 @@ from nats.js import JetStreamContext
 
 from llmsvc.common import subjects
 from llmsvc.common.contracts.agent import EventType, RunEvent
+from llmsvc.common.logging import get_logger
+
+log = get_logger(__name__)
 
 
 class RunEventPublisher:
@@ -24,6 +27,7 @@ class RunEventPublisher:
         self._subject = subjects.run_events(run_id)
         self._seq = next_seq - 1
         self._pending: list[str] = []
+        self._unacked: tuple[int, EventType, dict[str, Any]] | None = None
         self._wake = asyncio.Event()
         self._closed = False
         self._flusher: asyncio.Task[None] | None = None
@@ -57,25 +61,41 @@ class RunEventPublisher:
 
     async def _drain_tokens(self) -> None:
         async with self._lock:
+            if self._unacked is not None:
+                # A publish whose outcome is unknown is retried exactly as it was (same
+                # seq, same Nats-Msg-Id), so JetStream drops it if it was stored after all.
+                await self._send(*self._unacked)
+                self._unacked = None
             if self._pending:
                 text, self._pending = "".join(self._pending), []
-                await self._publish_locked("token", {"text": text})
+                self._seq += 1
+                self._unacked = (self._seq, "token", {"text": text})
+                await self._send(*self._unacked)
+                self._unacked = None
 
     async def _flush_loop(self) -> None:
         while not self._closed:
             await self._wake.wait()
             self._wake.clear()
-            await self._drain_tokens()
+            try:
+                await self._drain_tokens()
+            except Exception as exc:
+                # A failed publish (e.g. NATS reconnecting) must not stop the stream:
+                # the text stays queued and goes out with the next attempt.
+                log.warning("token_publish_failed", run_id=self._run_id, error=repr(exc))
+                await asyncio.sleep(0.2)
+                self._wake.set()
 
     async def _publish_locked(self, type_: EventType, data: dict[str, Any]) -> None:
         self._seq += 1
-        event = RunEvent(
-            run_id=self._run_id, seq=self._seq, type=type_, data=data, user_id=self._user_id
-        )
+        await self._send(self._seq, type_, data)
+
+    async def _send(self, seq: int, type_: EventType, data: dict[str, Any]) -> None:
+        event = RunEvent(run_id=self._run_id, seq=seq, type=type_, data=data, user_id=self._user_id)
         await self._js.publish(
             self._subject,
             event.model_dump_json().encode(),
-            headers={"Nats-Msg-Id": f"{self._run_id}:{self._seq}"},
+            headers={"Nats-Msg-Id": f"{self._run_id}:{seq}"},
         )
 
 

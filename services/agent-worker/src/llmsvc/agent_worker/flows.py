@@ -23,8 +23,8 @@ from llmsvc.common.run_lock import RunLocks
 log = get_logger(__name__)
 
 
-class RunCancelled(Exception):
-    pass
+class RunDeferred(Exception):
+    """Another run holds the conversation; the job is retried later."""
 
 
 class RunExecutor:
@@ -44,11 +44,52 @@ class RunExecutor:
         self._lock_renew_every_s = lock_renew_every_s
 
     async def execute(self, job: RunJob) -> None:
-        """Run `job` to a terminal event. Raises only if the terminal event cannot be stored
-        (then the job is not acked and JetStream hands it to a worker again)."""
+        """Run `job` to a terminal event.
+
+        Raises RunDeferred if another run holds the conversation, CancelledError if this
+        worker is shutting down (the run is handed back, not ended), and any error that
+        kept events from being stored; in those cases the job must not be acked.
+        """
         previous = await last_event(self._js, job.run_id)
         if previous is not None and previous.terminal:
             log.info("run_already_finished", run_id=job.run_id)
+            return
+        await self._claim(job)
+        pub = RunEventPublisher(
+            self._js,
+            run_id=job.run_id,
+            user_id=job.user_id,
+            next_seq=previous.seq + 1 if previous else 1,
+        )
+        try:
+            if previous is None:
+                await pub.publish(
+                    "metadata",
+                    {
+                        "run_id": job.run_id,
+                        "session_id": job.session_id,
+                        "thread_id": job.thread_id,
+                    },
+                )
+            else:
+                # Another worker started this run and died: clients drop the partial text.
+                await pub.publish("reset", {"reason": "run restarted"})
+            terminal = await self._run(job, pub)
+        except BaseException:
+            await pub.close()
+            raise
+        # Free the conversation before the terminal event: a client may send its next
+        # message the moment it sees `done`. The checkpoint is already written.
+        await self._release(job)
+        try:
+            await pub.publish(*terminal)
+        finally:
+            await pub.close()
+
+    async def fail(self, job: RunJob, body: dict[str, str]) -> None:
+        """Last resort when a job cannot be run: end it with an `error` event anyway."""
+        previous = await last_event(self._js, job.run_id)
+        if previous is not None and previous.terminal:
             return
         pub = RunEventPublisher(
             self._js,
@@ -56,42 +97,52 @@ class RunExecutor:
             user_id=job.user_id,
             next_seq=previous.seq + 1 if previous else 1,
         )
-        if previous is None:
-            await pub.publish(
-                "metadata",
-                {"run_id": job.run_id, "session_id": job.session_id, "thread_id": job.thread_id},
-            )
-        else:
-            # Another worker started this run and died: clients discard the partial text.
-            await pub.publish("reset", {"reason": "run restarted"})
+        try:
+            await pub.publish("error", body)
+        finally:
+            await pub.close()
+            await self._release(job)
 
+    async def _claim(self, job: RunJob) -> None:
+        """Hold the conversation's lock for this run (the gateway took it; it may have
+        expired while the job waited in the queue)."""
+        holder = await self._locks.holder(job.session_id)
+        if holder == job.run_id:
+            return
+        if holder is not None or await self._locks.acquire(job.session_id, job.run_id):
+            raise RunDeferred(f"conversation busy with run {holder}")
+
+    async def _release(self, job: RunJob) -> None:
+        try:
+            await self._locks.release(job.session_id, job.run_id)
+        except Exception as exc:  # it expires on its own
+            log.warning("run_lock_release_failed", run_id=job.run_id, error=repr(exc))
+
+    async def _run(self, job: RunJob, pub: RunEventPublisher) -> tuple[EventType, dict[str, Any]]:
+        """Stream the reply; return the terminal event to publish."""
         task = asyncio.create_task(self._stream_reply(job, pub))
+        cancelled_by_user = False
 
         async def on_cancel(_msg: Msg) -> None:
+            nonlocal cancelled_by_user
+            cancelled_by_user = True
             task.cancel()
 
         cancel_sub = await self._nc.subscribe(subjects.run_cancel(job.run_id), cb=on_cancel)
         renewer = asyncio.create_task(self._renew_lock(job))
-        terminal: tuple[EventType, dict[str, Any]]
         try:
-            terminal = ("done", await task)
+            return ("done", await task)
         except asyncio.CancelledError:
-            if not task.cancelled():
-                raise
-            terminal = ("cancelled", {"reason": "cancelled by the user"})
+            if not cancelled_by_user:
+                raise  # the worker is stopping: another one takes the run over
+            return ("cancelled", {"reason": "cancelled by the user"})
         except Exception as exc:
             log.warning("run_failed", run_id=job.run_id, error=repr(exc))
-            terminal = ("error", _error_body(exc))
+            return ("error", _error_body(exc))
         finally:
             renewer.cancel()
-            await cancel_sub.unsubscribe()
-            # Free the conversation before the terminal event: a client may send its
-            # next message the moment it sees `done`. The checkpoint is already written.
-            await self._locks.release(job.session_id, job.run_id)
-        try:
-            await pub.publish(*terminal)
-        finally:
-            await pub.close()
+            with contextlib.suppress(Exception):
+                await cancel_sub.unsubscribe()
 
     async def _stream_reply(self, job: RunJob, pub: RunEventPublisher) -> dict[str, Any]:
         config: RunnableConfig = {

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 
 from nats.aio.msg import Msg
 from nats.errors import TimeoutError as NatsTimeoutError
@@ -10,7 +11,7 @@ from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig
 from pydantic import ValidationError
 
-from llmsvc.agent_worker.flows import RunExecutor, heartbeat
+from llmsvc.agent_worker.flows import RunDeferred, RunExecutor, heartbeat
 from llmsvc.common import subjects
 from llmsvc.common.contracts.agent import RunJob
 from llmsvc.common.logging import get_logger
@@ -89,10 +90,33 @@ class JobLoop:
             await msg.term()
             return
         beat = asyncio.create_task(heartbeat(msg, self._ack_wait_s / 3))
+        final_attempt = msg.metadata.num_delivered >= self._max_deliver
         try:
             await self._executor.execute(job)
             await msg.ack()
+        except asyncio.CancelledError:
+            # Shutting down: hand the run to another worker now rather than after ack_wait.
+            with contextlib.suppress(Exception):
+                await msg.nak()
+            raise
+        except RunDeferred as exc:
+            log.info("run_deferred", run_id=job.run_id, reason=str(exc))
+            if final_attempt:
+                await self._give_up(msg, job, "run_active", "another reply is still running")
+            else:
+                await msg.nak(delay=2)
         except Exception:
             log.exception("job_failed", run_id=job.run_id)
+            if final_attempt:
+                await self._give_up(msg, job, "run_failed", "the reply could not be produced")
+            else:
+                await msg.nak(delay=1)
         finally:
             beat.cancel()
+
+    async def _give_up(self, msg: Msg, job: RunJob, code: str, message: str) -> None:
+        try:
+            await self._executor.fail(job, {"code": code, "message": message})
+        except Exception:
+            log.exception("job_fail_event_lost", run_id=job.run_id)
+        await msg.term()

@@ -1,13 +1,14 @@
 from __future__ import annotations
 
 import asyncio
+import re
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Path, Response, status
 from fastapi.responses import StreamingResponse
 
 from llmsvc.common import subjects
-from llmsvc.common.errors import NotFound, ServiceError, Unavailable
+from llmsvc.common.errors import Conflict, NotFound, ServiceError, Unavailable
 from llmsvc.gateway.deps import Claims, State
 from llmsvc.gateway.runs import follow_run, resolve_session, run_owner, start_run
 from llmsvc.gateway.schemas import ConversationBody, ConversationReply
@@ -15,6 +16,7 @@ from llmsvc.gateway.sse import SSE_HEADERS, sse_stream
 
 router = APIRouter(prefix="/conversation", tags=["conversation"])
 
+_EVENT_ID = re.compile(r"[0-9]{1,18}")
 RunIdPath = Annotated[str, Path(pattern=r"^[A-Za-z0-9_-]{1,64}$")]
 
 _SSE_DOC: dict[int | str, dict[str, Any]] = {
@@ -47,12 +49,9 @@ async def converse(body: ConversationBody, claims: Claims, state: State) -> Resp
                     )
                     return Response(reply.model_dump_json(), media_type="application/json")
                 if event.type == "error":
-                    raise ServiceError(
-                        event.data.get("message", "the run failed"),
-                        code=event.data.get("code", "run_failed"),
-                    )
+                    raise run_error(event.data)
                 if event.type == "cancelled":
-                    raise ServiceError("the run was cancelled", code="run_cancelled")
+                    raise Conflict("the run was cancelled", code="run_cancelled")
     except TimeoutError as exc:
         raise Unavailable("the reply did not finish in time", code="run_timeout") from exc
     raise Unavailable("the run ended without a reply", code="run_failed")
@@ -67,7 +66,8 @@ async def run_events(
 ) -> StreamingResponse:
     if await run_owner(state, run_id) != claims.sub:
         raise NotFound("no such run", code="run_not_found")
-    after = int(last_event_id) if last_event_id and last_event_id.strip().isdigit() else 0
+    # Anything but a plain event number (as sent by EventSource) replays from the start.
+    after = int(last_event_id) if last_event_id and _EVENT_ID.fullmatch(last_event_id) else 0
     events = follow_run(state, run_id, after_seq=after, ping_s=state.settings.sse_ping_s)
     return StreamingResponse(
         sse_stream(events), media_type="text/event-stream", headers=SSE_HEADERS
@@ -80,3 +80,24 @@ async def cancel_run(run_id: RunIdPath, claims: Claims, state: State) -> dict[st
         raise NotFound("no such run", code="run_not_found")
     await state.nc.publish(subjects.run_cancel(run_id), b"{}")
     return {"run_id": run_id, "status": "cancel_requested"}
+
+
+class BadGateway(ServiceError):
+    status = 502
+
+
+class GatewayTimeout(ServiceError):
+    status = 504
+
+
+def run_error(data: dict[str, Any]) -> ServiceError:
+    """A failed run's `error` event as the HTTP error of a `stream: false` request."""
+    code = str(data.get("code", "run_failed"))
+    message = str(data.get("message", "the run failed"))
+    if code == "model_rate_limited":
+        return Unavailable(message, code=code)
+    if code == "model_timeout":
+        return GatewayTimeout(message, code=code)
+    if code == "run_active":
+        return Conflict(message, code=code)
+    return BadGateway(message, code=code)
