@@ -69,11 +69,7 @@ async def start_run(state: GatewayState, *, session: Session, message: str) -> R
             "this conversation already has a run in progress", code="run_active", run_id=holder
         )
     try:
-        await state.js.publish(
-            subjects.AGENT_JOBS_SUBJECT,
-            job.model_dump_json().encode(),
-            headers={"Nats-Msg-Id": job.run_id},
-        )
+        await _publish_job(state, job)
     except Exception as exc:
         await state.locks.release(session.session_id, job.run_id)
         RUNS_REJECTED.labels("queue_unavailable").inc()
@@ -84,6 +80,24 @@ async def start_run(state: GatewayState, *, session: Session, message: str) -> R
     _background.add(touch)
     touch.add_done_callback(_background.discard)
     return job
+
+
+async def _publish_job(state: GatewayState, job: RunJob, attempts: int = 3) -> None:
+    """Publish with retries. A timed-out publish may still have been stored: the retry
+    carries the same Nats-Msg-Id, so JetStream keeps one job, never two runs."""
+    for attempt in range(1, attempts + 1):
+        try:
+            await state.js.publish(
+                subjects.AGENT_JOBS_SUBJECT,
+                job.model_dump_json().encode(),
+                headers={"Nats-Msg-Id": job.run_id},
+                timeout=2,
+            )
+            return
+        except Exception:
+            if attempt == attempts:
+                raise
+            await asyncio.sleep(0.1 * attempt)
 
 
 _background: set[asyncio.Task[None]] = set()
