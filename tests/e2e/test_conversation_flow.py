@@ -194,3 +194,30 @@ async def test_deleting_a_conversation_removes_its_checkpoints(
         assert await checkpoints.count_documents({"thread_id": thread_id}) == 0
     finally:
         await mongo.close()
+
+
+async def test_logout_kills_the_access_and_refresh_token_on_every_gateway(
+    stack: Stack, api: httpx.AsyncClient
+) -> None:
+    email = "leaving@example.com"
+    await register_and_login(api, email)
+    login = (
+        await api.post("/auth/login", json={"email": email, "password": "correct horse"})
+    ).json()
+    headers = {"Authorization": f"Bearer {login['access_token']}"}
+    other = await register_and_login(api, "staying@example.com")
+    assert (await api.get("/auth/me", headers=headers)).status_code == 200
+    r = await api.post(
+        "/auth/logout", json={"refresh_token": login["refresh_token"]}, headers=headers
+    )
+    assert r.status_code == 200, r.text
+    r = await api.get("/auth/me", headers=headers)
+    assert r.status_code == 401 and r.json()["error"]["code"] == "token_revoked"
+    r = await api.post("/auth/refresh", json={"refresh_token": login["refresh_token"]})
+    assert r.status_code == 401
+    assert (await api.get("/auth/me", headers=other)).status_code == 200, "others unaffected"
+
+    stack.procs["gateway"].restart()  # a new replica learns the revocation from NATS KV
+    async with httpx.AsyncClient(base_url=stack.gateway_url, timeout=30) as fresh:
+        assert (await fresh.get("/auth/me", headers=headers)).status_code == 401
+        assert (await fresh.get("/auth/me", headers=other)).status_code == 200

@@ -9,6 +9,7 @@ from pymongo import AsyncMongoClient
 from llmsvc.common.nats_client import connect_nats
 from llmsvc.common.run_lock import RunLocks
 from llmsvc.common.streams import agent_events_stream, agent_jobs_stream, ensure_stream
+from llmsvc.common.token_denylist import TokenDenylist
 from llmsvc.gateway.errors import install_error_handlers
 from llmsvc.gateway.routes import auth, conversation, health, sessions
 from llmsvc.gateway.settings import GatewaySettings
@@ -23,13 +24,18 @@ def create_app(settings: GatewaySettings) -> FastAPI:
         await ensure_stream(js, agent_jobs_stream())
         await ensure_stream(js, agent_events_stream(settings.run_events_ttl_s))
         locks = await RunLocks.open(js, ttl_s=settings.run_lock_ttl_s)
+        denylist = await TokenDenylist.open(js)
+        await denylist.start()
         mongo: AsyncMongoClient[dict[str, object]] = AsyncMongoClient(
             settings.mongo_uri, serverSelectionTimeoutMS=2000
         )
-        app.state.gateway = GatewayState(settings=settings, nc=nc, js=js, locks=locks, mongo=mongo)
+        app.state.gateway = GatewayState(
+            settings=settings, nc=nc, js=js, locks=locks, denylist=denylist, mongo=mongo
+        )
         try:
             yield
         finally:
+            await denylist.stop()
             await nc.drain()
             await mongo.close()
 

@@ -26,11 +26,14 @@ def get_claims(
 ) -> AccessClaims:
     if credentials is None or credentials.scheme.lower() != "bearer":
         raise Unauthorized("missing bearer token", code="not_authenticated")
-    return verify_access_token(
+    claims = verify_access_token(
         credentials.credentials,
         secret=state.settings.jwt_secret,
         algorithm=state.settings.jwt_algorithm,
     )
+    if state.denylist.is_revoked(claims.jti):
+        raise Unauthorized("access token revoked", code="token_revoked")
+    return claims
 
 
 Claims = Annotated[AccessClaims, Depends(get_claims)]

@@ -7,6 +7,7 @@ from nats.js import JetStreamContext
 from pymongo import AsyncMongoClient
 
 from llmsvc.common.run_lock import RunLocks
+from llmsvc.common.token_denylist import TokenDenylist
 from llmsvc.gateway.settings import GatewaySettings
 
 
@@ -16,5 +17,6 @@ class GatewayState:
     nc: NATS
     js: JetStreamContext
     locks: RunLocks
+    denylist: TokenDenylist
     #: Only for the readiness probe: the gateway never reads another service's data.
     mongo: AsyncMongoClient[dict[str, object]]

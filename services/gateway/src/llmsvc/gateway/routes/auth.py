@@ -49,9 +49,12 @@ async def logout(claims: Claims, state: State, body: LogoutBody | None = None) -
         refresh_token=body.refresh_token if body else None,
         access_jti=claims.jti,
     )
-    return await request(
+    result = await request(
         state.nc, subjects.AUTH_LOGOUT, payload, timeout_s=state.settings.rpc_timeout_s
     )
+    # The access token dies now too, on every gateway, not only when it expires.
+    await state.denylist.revoke(claims.jti, claims.exp)
+    return result
 
 
 @router.get("/me", response_model=User)
