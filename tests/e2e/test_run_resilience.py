@@ -202,3 +202,26 @@ async def test_worker_shutdown_hands_the_run_to_another_worker(
         assert [e.id for e in events] == list(range(1, len(events) + 1))
         expected = reply_for([{"role": "user", "content": message}])
         assert events[-1].data["message"]["content"] == expected
+
+
+async def test_cancel_sent_as_soon_as_the_run_id_is_known(
+    stack: Stack, headers: dict[str, str]
+) -> None:
+    """The UI sends Stop the moment `metadata` names the run: that cancel must not be lost."""
+    async with httpx.AsyncClient(base_url=stack.gateway_url, timeout=60) as api:
+        sid = await new_session(api, headers)
+        seen: list[SseEvent] = []
+        async with api.stream(
+            "POST",
+            "/conversation",
+            json={"message": "slow start [mock:ttft=3000]", "session_id": sid},
+            headers=headers,
+        ) as r:
+            async for event in read_sse(r):
+                seen.append(event)
+                if event.event == "metadata":
+                    c = await api.post(
+                        f"/conversation/runs/{event.data['run_id']}/cancel", headers=headers
+                    )
+                    assert c.status_code == 202
+        assert [e.event for e in seen] == ["metadata", "cancelled"]

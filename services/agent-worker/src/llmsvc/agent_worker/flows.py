@@ -27,6 +27,19 @@ class RunDeferred(Exception):
     """Another run holds the conversation; the job is retried later."""
 
 
+class CancelRequest:
+    """A user's cancel for one run, which may arrive before its reply task exists."""
+
+    def __init__(self) -> None:
+        self.requested = False
+        self.task: asyncio.Task[Any] | None = None
+
+    async def on_message(self, _msg: Msg) -> None:
+        self.requested = True
+        if self.task is not None:
+            self.task.cancel()
+
+
 class RunExecutor:
     def __init__(
         self,
@@ -61,6 +74,9 @@ class RunExecutor:
             user_id=job.user_id,
             next_seq=previous.seq + 1 if previous else 1,
         )
+        # Listen for a cancel before clients learn the run id from `metadata`.
+        cancel = CancelRequest()
+        cancel_sub = await self._nc.subscribe(subjects.run_cancel(job.run_id), cb=cancel.on_message)
         try:
             if previous is None:
                 await pub.publish(
@@ -74,10 +90,13 @@ class RunExecutor:
             else:
                 # Another worker started this run and died: clients drop the partial text.
                 await pub.publish("reset", {"reason": "run restarted"})
-            terminal = await self._run(job, pub)
+            terminal = await self._run(job, pub, cancel)
         except BaseException:
             await pub.close()
             raise
+        finally:
+            with contextlib.suppress(Exception):
+                await cancel_sub.unsubscribe()
         # Free the conversation before the terminal event: a client may send its next
         # message the moment it sees `done`. The checkpoint is already written.
         await self._release(job)
@@ -118,31 +137,30 @@ class RunExecutor:
         except Exception as exc:  # it expires on its own
             log.warning("run_lock_release_failed", run_id=job.run_id, error=repr(exc))
 
-    async def _run(self, job: RunJob, pub: RunEventPublisher) -> tuple[EventType, dict[str, Any]]:
+    async def _run(
+        self, job: RunJob, pub: RunEventPublisher, cancel: CancelRequest
+    ) -> tuple[EventType, dict[str, Any]]:
         """Stream the reply; return the terminal event to publish."""
+        cancelled: tuple[EventType, dict[str, Any]] = (
+            "cancelled",
+            {"reason": "cancelled by the user"},
+        )
+        if cancel.requested:
+            return cancelled
         task = asyncio.create_task(self._stream_reply(job, pub))
-        cancelled_by_user = False
-
-        async def on_cancel(_msg: Msg) -> None:
-            nonlocal cancelled_by_user
-            cancelled_by_user = True
-            task.cancel()
-
-        cancel_sub = await self._nc.subscribe(subjects.run_cancel(job.run_id), cb=on_cancel)
+        cancel.task = task
         renewer = asyncio.create_task(self._renew_lock(job))
         try:
             return ("done", await task)
         except asyncio.CancelledError:
-            if not cancelled_by_user:
+            if not cancel.requested:
                 raise  # the worker is stopping: another one takes the run over
-            return ("cancelled", {"reason": "cancelled by the user"})
+            return cancelled
         except Exception as exc:
             log.warning("run_failed", run_id=job.run_id, error=repr(exc))
             return ("error", _error_body(exc))
         finally:
             renewer.cancel()
-            with contextlib.suppress(Exception):
-                await cancel_sub.unsubscribe()
 
     async def _stream_reply(self, job: RunJob, pub: RunEventPublisher) -> dict[str, Any]:
         config: RunnableConfig = {
