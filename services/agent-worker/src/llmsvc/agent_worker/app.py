@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
@@ -119,6 +120,4 @@ async def lifespan(settings: WorkerSettings) -> AsyncIterator[WorkerState]:
 
 
 def _json(reply: dict[str, object]) -> bytes:
-    import json
-
     return json.dumps(reply, default=str).encode()

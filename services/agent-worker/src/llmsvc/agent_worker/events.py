@@ -11,6 +11,7 @@ import contextlib
 from typing import Any
 
 from nats.js import JetStreamContext
+from nats.js.errors import NotFoundError
 
 from llmsvc.common import subjects
 from llmsvc.common.contracts.agent import EventType, RunEvent
@@ -32,10 +33,6 @@ class RunEventPublisher:
         self._closed = False
         self._flusher: asyncio.Task[None] | None = None
         self._lock = asyncio.Lock()
-
-    @property
-    def last_seq(self) -> int:
-        return self._seq
 
     async def publish(self, type_: EventType, data: dict[str, Any]) -> None:
         """Publish one event now (after any tokens queued before it) and wait for the ack."""
@@ -101,8 +98,6 @@ class RunEventPublisher:
 
 async def last_event(js: JetStreamContext, run_id: str) -> RunEvent | None:
     """The newest stored event of a run, if any (used when a job is redelivered)."""
-    from nats.js.errors import NotFoundError
-
     try:
         msg = await js.get_last_msg(subjects.AGENT_EVENTS_STREAM, subjects.run_events(run_id))
     except NotFoundError:
