@@ -141,7 +141,6 @@ def authed_cases(session_id: str, user_id: str) -> list[tuple[str, str, Any, int
         ("GET", "/conversation/sessions/user/someone-else", None, 403, "forbidden"),
         ("GET", f"/conversation/sessions/user/{user_id}?limit=-1", None, 422, None),
         ("GET", f"/conversation/runs/{VALID_ID}/events", None, 404, "run_not_found"),
-        ("POST", f"/conversation/runs/{VALID_ID}/cancel", None, 404, "run_not_found"),
         ("GET", "/conversation/runs/bad.id/events", None, 422, None),
     ]
 

@@ -225,3 +225,38 @@ async def test_cancel_sent_as_soon_as_the_run_id_is_known(
                     )
                     assert c.status_code == 202
         assert [e.event for e in seen] == ["metadata", "cancelled"]
+
+
+async def test_cancel_of_a_queued_run_is_kept_until_a_worker_takes_it(
+    stack: Stack, headers: dict[str, str]
+) -> None:
+    import asyncio
+
+    worker = stack.procs["worker"]
+    async with httpx.AsyncClient(base_url=stack.gateway_url, timeout=60) as api:
+        sid = await new_session(api, headers)
+        worker.stop()  # no worker: the run waits in JetStream
+        try:
+            async with api.stream(
+                "POST",
+                "/conversation",
+                json={"message": "queued", "session_id": sid},
+                headers=headers,
+            ) as r:
+                assert r.status_code == 200
+                busy = await api.post(
+                    "/conversation", json={"message": "again", "session_id": sid}, headers=headers
+                )
+                assert busy.status_code == 409
+                run_id = busy.json()["error"]["run_id"]
+                c = await api.post(f"/conversation/runs/{run_id}/cancel", headers=headers)
+                assert c.status_code == 202
+                worker.start()
+                events = await asyncio.wait_for(collect_sse(r), 60)
+        finally:
+            if not worker.alive:
+                worker.start()
+        assert [(e.id, e.event) for e in events] == [(1, "metadata"), (2, "cancelled")]
+        assert events[0].data["run_id"] == run_id
+        # The conversation is free again.
+        assert (await converse(api, headers, sid, "next"))[-1].event == "done"

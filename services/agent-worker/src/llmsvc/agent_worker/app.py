@@ -25,6 +25,7 @@ from llmsvc.common import subjects
 from llmsvc.common.contracts.agent import HistoryRequest
 from llmsvc.common.logging import get_logger
 from llmsvc.common.nats_client import connect_nats, handle_request
+from llmsvc.common.run_cancels import RunCancels
 from llmsvc.common.run_lock import RunLocks
 from llmsvc.common.streams import (
     agent_events_stream,
@@ -68,12 +69,18 @@ async def lifespan(settings: WorkerSettings) -> AsyncIterator[WorkerState]:
     ):
         await ensure_stream(js, config)
     locks = await RunLocks.open(js, ttl_s=settings.run_lock_ttl_s)
+    cancels = await RunCancels.open(js, ttl_s=int(settings.run_events_ttl_s))
     mongo: MongoClient[dict[str, object]] = MongoClient(settings.mongo_uri)
     # The saver creates its indexes in its constructor (sync driver): keep it off the loop.
     saver = await asyncio.to_thread(MongoDBSaver, mongo, db_name=settings.database_name("agent"))
     graph = build_graph(build_model(settings), saver)
     executor = RunExecutor(
-        nc=nc, js=js, graph=graph, locks=locks, lock_renew_every_s=settings.run_lock_ttl_s / 4
+        nc=nc,
+        js=js,
+        graph=graph,
+        locks=locks,
+        cancels=cancels,
+        lock_renew_every_s=settings.run_lock_ttl_s / 4,
     )
     jobs = JobLoop(
         js,

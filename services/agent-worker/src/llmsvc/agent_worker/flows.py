@@ -18,6 +18,7 @@ from llmsvc.agent_worker.graph import assistant_message_id
 from llmsvc.common import subjects
 from llmsvc.common.contracts.agent import EventType, RunJob
 from llmsvc.common.logging import get_logger
+from llmsvc.common.run_cancels import RunCancels
 from llmsvc.common.run_lock import RunLocks
 
 log = get_logger(__name__)
@@ -48,8 +49,10 @@ class RunExecutor:
         js: JetStreamContext,
         graph: CompiledStateGraph[Any, Any, Any, Any],
         locks: RunLocks,
+        cancels: RunCancels,
         lock_renew_every_s: float,
     ) -> None:
+        self._cancels = cancels
         self._nc = nc
         self._js = js
         self._graph = graph
@@ -77,6 +80,8 @@ class RunExecutor:
         # Listen for a cancel before clients learn the run id from `metadata`.
         cancel = CancelRequest()
         cancel_sub = await self._nc.subscribe(subjects.run_cancel(job.run_id), cb=cancel.on_message)
+        if await self._cancels.requested_by(job.run_id, job.user_id):
+            cancel.requested = True  # cancelled while it waited in the queue
         try:
             if previous is None:
                 await pub.publish(

@@ -7,6 +7,7 @@ from fastapi import FastAPI
 from pymongo import AsyncMongoClient
 
 from llmsvc.common.nats_client import connect_nats
+from llmsvc.common.run_cancels import RunCancels
 from llmsvc.common.run_lock import RunLocks
 from llmsvc.common.streams import agent_events_stream, agent_jobs_stream, ensure_stream
 from llmsvc.common.token_denylist import TokenDenylist
@@ -24,13 +25,20 @@ def create_app(settings: GatewaySettings) -> FastAPI:
         await ensure_stream(js, agent_jobs_stream())
         await ensure_stream(js, agent_events_stream(settings.run_events_ttl_s))
         locks = await RunLocks.open(js, ttl_s=settings.run_lock_ttl_s)
+        cancels = await RunCancels.open(js, ttl_s=int(settings.run_events_ttl_s))
         denylist = await TokenDenylist.open(js)
         await denylist.start()
         mongo: AsyncMongoClient[dict[str, object]] = AsyncMongoClient(
             settings.mongo_uri, serverSelectionTimeoutMS=2000
         )
         app.state.gateway = GatewayState(
-            settings=settings, nc=nc, js=js, locks=locks, denylist=denylist, mongo=mongo
+            settings=settings,
+            nc=nc,
+            js=js,
+            locks=locks,
+            cancels=cancels,
+            denylist=denylist,
+            mongo=mongo,
         )
         try:
             yield

@@ -6,6 +6,7 @@ from nats.aio.client import Client as NATS
 from nats.js import JetStreamContext
 from pymongo import AsyncMongoClient
 
+from llmsvc.common.run_cancels import RunCancels
 from llmsvc.common.run_lock import RunLocks
 from llmsvc.common.token_denylist import TokenDenylist
 from llmsvc.gateway.settings import GatewaySettings
@@ -17,6 +18,7 @@ class GatewayState:
     nc: NATS
     js: JetStreamContext
     locks: RunLocks
+    cancels: RunCancels
     denylist: TokenDenylist
     #: Only for the readiness probe: the gateway never reads another service's data.
     mongo: AsyncMongoClient[dict[str, object]]

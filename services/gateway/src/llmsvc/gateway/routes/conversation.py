@@ -76,8 +76,14 @@ async def run_events(
 
 @router.post("/runs/{run_id}/cancel", status_code=status.HTTP_202_ACCEPTED)
 async def cancel_run(run_id: RunIdPath, claims: Claims, state: State) -> dict[str, str]:
-    if await run_owner(state, run_id) != claims.sub:
+    try:
+        owner: str | None = await run_owner(state, run_id)
+    except NotFound:
+        owner = None  # not started yet (or unknown): the worker checks the owner
+    if owner is not None and owner != claims.sub:
         raise NotFound("no such run", code="run_not_found")
+    # Kept for a worker that has not picked the run up yet, and told to one running it.
+    await state.cancels.request(run_id, claims.sub)
     await state.nc.publish(subjects.run_cancel(run_id), b"{}")
     return {"run_id": run_id, "status": "cancel_requested"}
 
