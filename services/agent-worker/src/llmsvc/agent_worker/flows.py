@@ -179,8 +179,11 @@ class RunExecutor:
         parts: list[str] = []
         usage: dict[str, int] = {"input_tokens": 0, "output_tokens": 0}
         finish_reason: str | None = None
+        # One checkpoint per turn, written when the graph finishes, instead of one per
+        # step: a run that dies midway is re-run from its job (the question keeps its
+        # id, so it is never stored twice), so the intermediate ones buy nothing.
         async for chunk, _meta in self._graph.astream(
-            {"messages": [message]}, config, stream_mode="messages"
+            {"messages": [message]}, config, stream_mode="messages", durability="exit"
         ):
             if not isinstance(chunk, AIMessageChunk):
                 continue
