@@ -221,3 +221,43 @@ async def test_logout_kills_the_access_and_refresh_token_on_every_gateway(
     async with httpx.AsyncClient(base_url=stack.gateway_url, timeout=30) as fresh:
         assert (await fresh.get("/auth/me", headers=headers)).status_code == 401
         assert (await fresh.get("/auth/me", headers=other)).status_code == 200
+
+
+async def test_a_long_conversation_keeps_one_checkpoint_and_its_memory(
+    stack: Stack, api: httpx.AsyncClient
+) -> None:
+    import asyncio
+
+    from pymongo import AsyncMongoClient
+
+    headers = await register_and_login(api, "long-talk@example.com")
+    session_id = (await api.post("/conversation/session", json={}, headers=headers)).json()[
+        "session_id"
+    ]
+    thread_id = (await api.get(f"/conversation/session/{session_id}", headers=headers)).json()[
+        "thread_id"
+    ]
+    for turn in range(1, 5):
+        r = await api.post(
+            "/conversation",
+            json={"message": f"turn {turn}", "session_id": session_id, "stream": False},
+            headers=headers,
+        )
+        assert r.status_code == 200, r.text
+        assert f"I have seen {turn} user messages" in r.json()["message"]["content"]
+    history = (
+        await api.get(f"/conversation/session/{session_id}/history", headers=headers)
+    ).json()["messages"]
+    assert [m["content"] for m in history if m["role"] == "user"] == [
+        f"turn {n}" for n in range(1, 5)
+    ]
+    mongo: AsyncMongoClient[dict[str, object]] = AsyncMongoClient(stack.env["MONGO_URI"])
+    try:
+        checkpoints = mongo[f"{stack.env['MONGO_DB']}_agent"]["checkpoints"]
+        for _ in range(50):  # pruned right after each reply is delivered
+            if await checkpoints.count_documents({"thread_id": thread_id}) == 1:
+                break
+            await asyncio.sleep(0.1)
+        assert await checkpoints.count_documents({"thread_id": thread_id}) == 1
+    finally:
+        await mongo.close()

@@ -9,12 +9,12 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 from langchain_openai import ChatOpenAI
-from langgraph.checkpoint.mongodb import MongoDBSaver
 from nats.aio.client import Client as NATS
 from nats.aio.msg import Msg
 from pydantic import SecretStr
 from pymongo import MongoClient
 
+from llmsvc.agent_worker.checkpointer import PruningMongoDBSaver
 from llmsvc.agent_worker.cleanup import run_cleanup
 from llmsvc.agent_worker.flows import RunExecutor
 from llmsvc.agent_worker.graph import build_graph
@@ -72,7 +72,9 @@ async def lifespan(settings: WorkerSettings) -> AsyncIterator[WorkerState]:
     cancels = await RunCancels.open(js, ttl_s=int(settings.run_events_ttl_s))
     mongo: MongoClient[dict[str, object]] = MongoClient(settings.mongo_uri)
     # The saver creates its indexes in its constructor (sync driver): keep it off the loop.
-    saver = await asyncio.to_thread(MongoDBSaver, mongo, db_name=settings.database_name("agent"))
+    saver = await asyncio.to_thread(
+        PruningMongoDBSaver, mongo, db_name=settings.database_name("agent")
+    )
     graph = build_graph(build_model(settings), saver)
     executor = RunExecutor(
         nc=nc,
@@ -80,6 +82,7 @@ async def lifespan(settings: WorkerSettings) -> AsyncIterator[WorkerState]:
         graph=graph,
         locks=locks,
         cancels=cancels,
+        saver=saver if settings.checkpoint_keep == "latest" else None,
         lock_renew_every_s=settings.run_lock_ttl_s / 4,
     )
     jobs = JobLoop(

@@ -8,6 +8,7 @@ from typing import Any
 
 from langchain_core.messages import AIMessageChunk, HumanMessage
 from langchain_core.runnables import RunnableConfig
+from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.graph.state import CompiledStateGraph
 from nats.aio.client import Client as NATS
 from nats.aio.msg import Msg
@@ -50,9 +51,11 @@ class RunExecutor:
         graph: CompiledStateGraph[Any, Any, Any, Any],
         locks: RunLocks,
         cancels: RunCancels,
+        saver: BaseCheckpointSaver[Any] | None,
         lock_renew_every_s: float,
     ) -> None:
         self._cancels = cancels
+        self._saver = saver
         self._nc = nc
         self._js = js
         self._graph = graph
@@ -109,6 +112,17 @@ class RunExecutor:
             await pub.publish(*terminal)
         finally:
             await pub.close()
+        await self._prune(job)
+
+    async def _prune(self, job: RunJob) -> None:
+        """Drop the conversation's older checkpoints. Safe even if its next turn has
+        begun: that turn holds its state in memory and the newest checkpoint stays."""
+        if self._saver is None:
+            return
+        try:
+            await self._saver.aprune([job.thread_id], strategy="keep_latest")
+        except Exception as exc:  # storage only; the reply is already delivered
+            log.warning("checkpoint_prune_failed", thread_id=job.thread_id, error=repr(exc))
 
     async def fail(self, job: RunJob, body: dict[str, str]) -> None:
         """Last resort when a job cannot be run: end it with an `error` event anyway."""

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import Field, SecretStr
 
 from llmsvc.common.settings import MongoSettings
@@ -25,6 +27,10 @@ class WorkerSettings(MongoSettings):
     job_max_deliver: int = Field(3, ge=1, le=20)
     #: Time-to-live of the "one active run per conversation" lock; renewed while running.
     run_lock_ttl_s: int = Field(120, ge=10)
+
+    #: "latest" prunes a conversation's older checkpoints after each turn (storage grows
+    #: with the conversation, not its square); "all" keeps them, e.g. for time travel.
+    checkpoint_keep: Literal["latest", "all"] = "latest"
 
     #: LangSmith tracing; LangChain reads these from the process environment.
     langsmith_tracing: bool = False
