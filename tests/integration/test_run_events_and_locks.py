@@ -7,7 +7,7 @@ import asyncio
 import pytest
 from nats.aio.client import Client as NATS
 
-from llmsvc.agent_worker.events import RunEventPublisher, last_event
+from llmsvc.agent_worker.events import RunEventPublisher, RunFenced, last_event
 from llmsvc.common import subjects
 from llmsvc.common.contracts.agent import RunEvent
 from llmsvc.common.ids import new_id
@@ -49,7 +49,7 @@ async def test_tokens_coalesce_only_while_a_publish_is_in_flight(nc: NATS) -> No
     assert "".join(e.data["text"] for e in tokens) == "".join(words), "nothing lost or reordered"
     assert len(tokens) < len(words), "a burst shares events"
     last = await last_event(js, run_id)
-    assert last is not None and last.terminal
+    assert last is not None and last.event.terminal
 
 
 async def test_slow_tokens_are_one_event_each(nc: NATS) -> None:
@@ -78,3 +78,63 @@ async def test_one_active_run_per_conversation(nc: NATS) -> None:
     assert await locks.holder(session) == winners[0], "only the holder releases"
     await locks.release(session, winners[0])
     assert await locks.acquire(session, "next") is None
+
+
+async def test_a_presumed_dead_worker_is_fenced_off_its_run(nc: NATS) -> None:
+    """Two workers with the same run (one missed its heartbeats): the first to write
+    after the takeover point wins, the other stops instead of interleaving its reply."""
+    js = nc.jetstream()
+    await ensure_stream(js, agent_events_stream(3600))
+    run_id = new_id()
+    first = RunEventPublisher(js, run_id=run_id, user_id="u")
+    await first.publish("metadata", {"run_id": run_id})
+    await first.publish("token", {"text": "a "})
+    takeover_point = await last_event(js, run_id)
+    second = RunEventPublisher(js, run_id=run_id, user_id="u", after=takeover_point)
+    await second.publish("reset", {"reason": "run restarted"})
+    with pytest.raises(RunFenced):
+        await first.publish("token", {"text": "zombie "})
+    first.token("more zombie ")
+    await first.close()
+    assert first.fenced
+    await second.publish("done", {})
+    events = await stored_events(nc, run_id)
+    assert [(e.seq, e.type) for e in events] == [
+        (1, "metadata"),
+        (2, "token"),
+        (3, "reset"),
+        (4, "done"),
+    ]
+    # Two workers racing on a brand-new run: their identical first events are one event,
+    # and the first to write anything else wins.
+    run2 = new_id()
+    a = RunEventPublisher(js, run_id=run2, user_id="u")
+    b = RunEventPublisher(js, run_id=run2, user_id="u")
+    await a.publish("metadata", {})
+    await b.publish("metadata", {})
+    await a.publish("token", {"text": "a "})
+    with pytest.raises(RunFenced):
+        await b.publish("token", {"text": "b "})
+
+
+async def test_retrying_a_publish_that_was_stored_is_not_mistaken_for_a_takeover(
+    nc: NATS,
+) -> None:
+    js = nc.jetstream()
+    await ensure_stream(js, agent_events_stream(3600))
+    run_id = new_id()
+    pub = RunEventPublisher(js, run_id=run_id, user_id="u")
+    await pub.publish("metadata", {})
+    # Simulate a lost ack: the event is stored, but the publisher believes it is not.
+    stale_expectation = pub._expected_stream_seq
+    await pub.publish("token", {"text": "x "})
+    pub._expected_stream_seq = stale_expectation
+    pub._seq -= 1
+    await pub.publish("token", {"text": "x "})  # the retry: same seq, same content
+    assert not pub.fenced
+    await pub.publish("done", {})
+    assert [(e.seq, e.type) for e in await stored_events(nc, run_id)] == [
+        (1, "metadata"),
+        (2, "token"),
+        (3, "done"),
+    ]

@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from dataclasses import dataclass
 from typing import Any
 
 from nats.js import JetStreamContext
-from nats.js.errors import NotFoundError
+from nats.js.api import Header
+from nats.js.errors import APIError, NotFoundError
 
 from llmsvc.common import subjects
 from llmsvc.common.contracts.agent import EventType, RunEvent
@@ -20,13 +22,34 @@ from llmsvc.common.logging import get_logger
 log = get_logger(__name__)
 
 
+class RunFenced(Exception):
+    """Another worker has published to this run since we last did: it owns the run now
+    (we were presumed dead after missing heartbeats). Stop without a word."""
+
+
+_WRONG_LAST_SEQUENCE = (10071, 10164)
+
+
+@dataclass(frozen=True)
+class StoredEvent:
+    event: RunEvent
+    stream_seq: int
+
+
 class RunEventPublisher:
-    def __init__(self, js: JetStreamContext, *, run_id: str, user_id: str, next_seq: int = 1):
+    """Publishes one run's events, fenced: each publish states the stream sequence of the
+    run's previous event, so a second worker writing the same run makes the other fail."""
+
+    def __init__(
+        self, js: JetStreamContext, *, run_id: str, user_id: str, after: StoredEvent | None = None
+    ):
         self._js = js
         self._run_id = run_id
         self._user_id = user_id
         self._subject = subjects.run_events(run_id)
-        self._seq = next_seq - 1
+        self._seq = after.event.seq if after else 0
+        self._expected_stream_seq = after.stream_seq if after else 0
+        self.fenced = False
         self._pending: list[str] = []
         self._unacked: tuple[int, EventType, dict[str, Any]] | None = None
         self._wake = asyncio.Event()
@@ -76,6 +99,9 @@ class RunEventPublisher:
             self._wake.clear()
             try:
                 await self._drain_tokens()
+            except RunFenced:
+                self.fenced = True
+                return
             except Exception as exc:
                 # A failed publish (e.g. NATS reconnecting) must not stop the stream:
                 # the text stays queued and goes out with the next attempt.
@@ -88,20 +114,37 @@ class RunEventPublisher:
         await self._send(self._seq, type_, data)
 
     async def _send(self, seq: int, type_: EventType, data: dict[str, Any]) -> None:
+        if self.fenced:
+            raise RunFenced(self._run_id)
         event = RunEvent(run_id=self._run_id, seq=seq, type=type_, data=data, user_id=self._user_id)
-        await self._js.publish(
-            self._subject,
-            event.model_dump_json().encode(),
-            headers={"Nats-Msg-Id": f"{self._run_id}:{seq}"},
-        )
+        try:
+            ack = await self._js.publish(
+                self._subject,
+                event.model_dump_json().encode(),
+                headers={
+                    "Nats-Msg-Id": f"{self._run_id}:{seq}",
+                    Header.EXPECTED_LAST_SUBJECT_SEQUENCE: str(self._expected_stream_seq),
+                },
+            )
+        except APIError as exc:
+            if exc.err_code not in _WRONG_LAST_SEQUENCE:
+                raise
+            stored = await last_event(self._js, self._run_id)
+            if stored is not None and stored.event == event:
+                # Our own earlier attempt was stored after all (its ack was lost).
+                self._expected_stream_seq = stored.stream_seq
+                return
+            self.fenced = True
+            raise RunFenced(self._run_id) from exc
+        self._expected_stream_seq = ack.seq
 
 
-async def last_event(js: JetStreamContext, run_id: str) -> RunEvent | None:
+async def last_event(js: JetStreamContext, run_id: str) -> StoredEvent | None:
     """The newest stored event of a run, if any (used when a job is redelivered)."""
     try:
         msg = await js.get_last_msg(subjects.AGENT_EVENTS_STREAM, subjects.run_events(run_id))
     except NotFoundError:
         return None
-    if msg.data is None:
+    if msg.data is None or msg.seq is None:
         return None
-    return RunEvent.model_validate_json(msg.data)
+    return StoredEvent(RunEvent.model_validate_json(msg.data), msg.seq)

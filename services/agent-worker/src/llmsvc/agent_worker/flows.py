@@ -14,7 +14,7 @@ from nats.aio.client import Client as NATS
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 
-from llmsvc.agent_worker.events import RunEventPublisher, last_event
+from llmsvc.agent_worker.events import RunEventPublisher, RunFenced, last_event
 from llmsvc.agent_worker.graph import assistant_message_id
 from llmsvc.common import subjects
 from llmsvc.common.contracts.agent import EventType, RunJob
@@ -70,16 +70,11 @@ class RunExecutor:
         kept events from being stored; in those cases the job must not be acked.
         """
         previous = await last_event(self._js, job.run_id)
-        if previous is not None and previous.terminal:
+        if previous is not None and previous.event.terminal:
             log.info("run_already_finished", run_id=job.run_id)
             return
         await self._claim(job)
-        pub = RunEventPublisher(
-            self._js,
-            run_id=job.run_id,
-            user_id=job.user_id,
-            next_seq=previous.seq + 1 if previous else 1,
-        )
+        pub = RunEventPublisher(self._js, run_id=job.run_id, user_id=job.user_id, after=previous)
         # Listen for a cancel before clients learn the run id from `metadata`.
         cancel = CancelRequest()
         cancel_sub = await self._nc.subscribe(subjects.run_cancel(job.run_id), cb=cancel.on_message)
@@ -105,6 +100,9 @@ class RunExecutor:
         finally:
             with contextlib.suppress(Exception):
                 await cancel_sub.unsubscribe()
+        if pub.fenced:  # another worker runs it now; the lock and the ending are its own
+            await pub.close()
+            raise RunFenced(job.run_id)
         # Free the conversation before the terminal event: a client may send its next
         # message the moment it sees `done`. The checkpoint is already written.
         await self._release(job)
@@ -127,14 +125,9 @@ class RunExecutor:
     async def fail(self, job: RunJob, body: dict[str, str]) -> None:
         """Last resort when a job cannot be run: end it with an `error` event anyway."""
         previous = await last_event(self._js, job.run_id)
-        if previous is not None and previous.terminal:
+        if previous is not None and previous.event.terminal:
             return
-        pub = RunEventPublisher(
-            self._js,
-            run_id=job.run_id,
-            user_id=job.user_id,
-            next_seq=previous.seq + 1 if previous else 1,
-        )
+        pub = RunEventPublisher(self._js, run_id=job.run_id, user_id=job.user_id, after=previous)
         try:
             await pub.publish("error", body)
         finally:

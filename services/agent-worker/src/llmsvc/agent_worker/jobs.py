@@ -11,6 +11,7 @@ from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig
 from pydantic import ValidationError
 
+from llmsvc.agent_worker.events import RunFenced
 from llmsvc.agent_worker.flows import RunDeferred, RunExecutor, heartbeat
 from llmsvc.common import subjects
 from llmsvc.common.contracts.agent import RunJob
@@ -99,6 +100,10 @@ class JobLoop:
             with contextlib.suppress(Exception):
                 await msg.nak()
             raise
+        except RunFenced:
+            # Presumed dead after missed heartbeats, the job went to another worker,
+            # which now owns it: neither ack nor nak, just stop.
+            log.warning("run_fenced", run_id=job.run_id)
         except RunDeferred as exc:
             log.info("run_deferred", run_id=job.run_id, reason=str(exc))
             if final_attempt:
