@@ -261,3 +261,44 @@ async def test_a_long_conversation_keeps_one_checkpoint_and_its_memory(
         assert await checkpoints.count_documents({"thread_id": thread_id}) == 1
     finally:
         await mongo.close()
+
+
+async def test_deleting_a_conversation_mid_reply_leaves_no_checkpoints(
+    stack: Stack, api: httpx.AsyncClient
+) -> None:
+    import asyncio
+
+    from pymongo import AsyncMongoClient
+
+    from tests.support.sse import read_sse
+
+    headers = await register_and_login(api, "delete-mid-reply@example.com")
+    session = (await api.post("/conversation/session", json={}, headers=headers)).json()
+    kinds: list[str] = []
+    async with api.stream(
+        "POST",
+        "/conversation",
+        json={
+            "message": "slow [mock:tps=20] [mock:tokens=30]",
+            "session_id": session["session_id"],
+        },
+        headers=headers,
+    ) as r:
+        async for event in read_sse(r):
+            kinds.append(event.event)
+            if event.event == "metadata":
+                d = await api.delete(
+                    f"/conversation/session/{session['session_id']}", headers=headers
+                )
+                assert d.status_code == 204
+    assert kinds[-1] == "done"
+    mongo: AsyncMongoClient[dict[str, object]] = AsyncMongoClient(stack.env["MONGO_URI"])
+    try:
+        checkpoints = mongo[f"{stack.env['MONGO_DB']}_agent"]["checkpoints"]
+        for _ in range(50):
+            if await checkpoints.count_documents({"thread_id": session["thread_id"]}) == 0:
+                break
+            await asyncio.sleep(0.1)
+        assert await checkpoints.count_documents({"thread_id": session["thread_id"]}) == 0
+    finally:
+        await mongo.close()

@@ -82,7 +82,8 @@ async def lifespan(settings: WorkerSettings) -> AsyncIterator[WorkerState]:
         graph=graph,
         locks=locks,
         cancels=cancels,
-        saver=saver if settings.checkpoint_keep == "latest" else None,
+        saver=saver,
+        prune_checkpoints=settings.checkpoint_keep == "latest",
         lock_renew_every_s=settings.run_lock_ttl_s / 4,
     )
     jobs = JobLoop(
