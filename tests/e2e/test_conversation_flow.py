@@ -3,14 +3,33 @@ memory, and find the conversation intact after the worker and gateway restart.""
 
 from __future__ import annotations
 
+import asyncio
+
 import httpx
 import pytest
+from pymongo import AsyncMongoClient
 
 from llmsvc.mockllm.replies import reply_for, tokenize
 from tests.support.sse import SseEvent, collect_sse
 from tests.support.stack import Stack, wait_for_responders
 
 pytestmark = pytest.mark.e2e
+
+
+async def checkpoint_count(stack: Stack, thread_id: str, *, settle_on: int | None = None) -> int:
+    """Checkpoints stored for a thread; with `settle_on`, wait (up to 10 s) for that
+    count, since workers delete and prune asynchronously."""
+    mongo: AsyncMongoClient[dict[str, object]] = AsyncMongoClient(stack.env["MONGO_URI"])
+    try:
+        checkpoints = mongo[f"{stack.env['MONGO_DB']}_agent"]["checkpoints"]
+        for _ in range(100):
+            count = await checkpoints.count_documents({"thread_id": thread_id})
+            if settle_on is None or count == settle_on:
+                break
+            await asyncio.sleep(0.1)
+        return count
+    finally:
+        await mongo.close()
 
 
 async def register_and_login(api: httpx.AsyncClient, email: str) -> dict[str, str]:
@@ -166,10 +185,6 @@ async def test_health_readiness_and_metrics(api: httpx.AsyncClient) -> None:
 async def test_deleting_a_conversation_removes_its_checkpoints(
     stack: Stack, api: httpx.AsyncClient
 ) -> None:
-    import asyncio
-
-    from pymongo import AsyncMongoClient
-
     headers = await register_and_login(api, "forget-me@example.com")
     r = await api.post(
         "/conversation", json={"message": "remember this", "stream": False}, headers=headers
@@ -178,22 +193,14 @@ async def test_deleting_a_conversation_removes_its_checkpoints(
     thread_id = (await api.get(f"/conversation/session/{session_id}", headers=headers)).json()[
         "thread_id"
     ]
-    mongo: AsyncMongoClient[dict[str, object]] = AsyncMongoClient(stack.env["MONGO_URI"])
-    checkpoints = mongo[f"{stack.env['MONGO_DB']}_agent"]["checkpoints"]
-    try:
-        assert await checkpoints.count_documents({"thread_id": thread_id}) > 0
-        assert (
-            await api.delete(f"/conversation/session/{session_id}", headers=headers)
-        ).status_code == 204
-        r = await api.get(f"/conversation/session/{session_id}/history", headers=headers)
-        assert r.status_code == 404
-        for _ in range(100):  # removed asynchronously by a worker, via JetStream
-            if await checkpoints.count_documents({"thread_id": thread_id}) == 0:
-                break
-            await asyncio.sleep(0.1)
-        assert await checkpoints.count_documents({"thread_id": thread_id}) == 0
-    finally:
-        await mongo.close()
+    assert await checkpoint_count(stack, thread_id) > 0
+    assert (
+        await api.delete(f"/conversation/session/{session_id}", headers=headers)
+    ).status_code == 204
+    r = await api.get(f"/conversation/session/{session_id}/history", headers=headers)
+    assert r.status_code == 404
+    # Removed asynchronously by a worker, via JetStream.
+    assert await checkpoint_count(stack, thread_id, settle_on=0) == 0
 
 
 async def test_logout_kills_the_access_and_refresh_token_on_every_gateway(
@@ -226,10 +233,6 @@ async def test_logout_kills_the_access_and_refresh_token_on_every_gateway(
 async def test_a_long_conversation_keeps_one_checkpoint_and_its_memory(
     stack: Stack, api: httpx.AsyncClient
 ) -> None:
-    import asyncio
-
-    from pymongo import AsyncMongoClient
-
     headers = await register_and_login(api, "long-talk@example.com")
     session_id = (await api.post("/conversation/session", json={}, headers=headers)).json()[
         "session_id"
@@ -251,25 +254,13 @@ async def test_a_long_conversation_keeps_one_checkpoint_and_its_memory(
     assert [m["content"] for m in history if m["role"] == "user"] == [
         f"turn {n}" for n in range(1, 5)
     ]
-    mongo: AsyncMongoClient[dict[str, object]] = AsyncMongoClient(stack.env["MONGO_URI"])
-    try:
-        checkpoints = mongo[f"{stack.env['MONGO_DB']}_agent"]["checkpoints"]
-        for _ in range(50):  # pruned right after each reply is delivered
-            if await checkpoints.count_documents({"thread_id": thread_id}) == 1:
-                break
-            await asyncio.sleep(0.1)
-        assert await checkpoints.count_documents({"thread_id": thread_id}) == 1
-    finally:
-        await mongo.close()
+    # Pruned right after each reply is delivered.
+    assert await checkpoint_count(stack, thread_id, settle_on=1) == 1
 
 
 async def test_deleting_a_conversation_mid_reply_leaves_no_checkpoints(
     stack: Stack, api: httpx.AsyncClient
 ) -> None:
-    import asyncio
-
-    from pymongo import AsyncMongoClient
-
     from tests.support.sse import read_sse
 
     headers = await register_and_login(api, "delete-mid-reply@example.com")
@@ -292,13 +283,4 @@ async def test_deleting_a_conversation_mid_reply_leaves_no_checkpoints(
                 )
                 assert d.status_code == 204
     assert kinds[-1] == "done"
-    mongo: AsyncMongoClient[dict[str, object]] = AsyncMongoClient(stack.env["MONGO_URI"])
-    try:
-        checkpoints = mongo[f"{stack.env['MONGO_DB']}_agent"]["checkpoints"]
-        for _ in range(50):
-            if await checkpoints.count_documents({"thread_id": session["thread_id"]}) == 0:
-                break
-            await asyncio.sleep(0.1)
-        assert await checkpoints.count_documents({"thread_id": session["thread_id"]}) == 0
-    finally:
-        await mongo.close()
+    assert await checkpoint_count(stack, session["thread_id"], settle_on=0) == 0
