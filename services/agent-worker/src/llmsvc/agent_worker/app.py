@@ -112,7 +112,7 @@ async def lifespan(settings: WorkerSettings) -> AsyncIterator[WorkerState]:
         task.add_done_callback(history_tasks.discard)
 
     await nc.subscribe(subjects.AGENT_HISTORY, queue=subjects.AGENT_QUEUE, cb=on_history)
-    tasks = [asyncio.create_task(jobs.run()), asyncio.create_task(run_cleanup(js, saver))]
+    tasks = [asyncio.create_task(jobs.run()), asyncio.create_task(run_cleanup(js, saver, locks))]
     log.info("worker_started", model=settings.openai_model, base_url=settings.openai_base_url)
     try:
         yield WorkerState(nc=nc, mongo=mongo, jobs=jobs, tasks=tasks)

@@ -16,11 +16,14 @@ from pydantic import ValidationError
 from llmsvc.common import subjects
 from llmsvc.common.contracts.sessions import SessionDeleted
 from llmsvc.common.logging import get_logger
+from llmsvc.common.run_lock import RunLocks
 
 log = get_logger(__name__)
 
 
-async def run_cleanup(js: JetStreamContext, saver: BaseCheckpointSaver[str]) -> None:
+async def run_cleanup(
+    js: JetStreamContext, saver: BaseCheckpointSaver[str], locks: RunLocks
+) -> None:
     sub = await js.pull_subscribe(
         subjects.SESSIONS_DELETED,
         durable=subjects.AGENT_SESSION_CLEANUP_CONSUMER,
@@ -29,7 +32,8 @@ async def run_cleanup(js: JetStreamContext, saver: BaseCheckpointSaver[str]) -> 
             durable_name=subjects.AGENT_SESSION_CLEANUP_CONSUMER,
             ack_policy=AckPolicy.EXPLICIT,
             ack_wait=60,
-            max_deliver=10,
+            # Deferred while a run is active (see below), which can take a while.
+            max_deliver=-1,
         ),
     )
     while True:
@@ -46,6 +50,11 @@ async def run_cleanup(js: JetStreamContext, saver: BaseCheckpointSaver[str]) -> 
                 event = SessionDeleted.model_validate_json(msg.data)
             except ValidationError:
                 await msg.term()
+                continue
+            if await locks.holder(event.session_id) is not None:
+                # A run of this conversation is active or queued: it writes its checkpoint
+                # when it ends, so delete after that, or the checkpoint would outlive it.
+                await msg.nak(delay=2)
                 continue
             try:
                 await saver.adelete_thread(event.thread_id)

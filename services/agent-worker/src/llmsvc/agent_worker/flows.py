@@ -18,10 +18,7 @@ from llmsvc.agent_worker.events import RunEventPublisher, RunFenced, last_event
 from llmsvc.agent_worker.graph import assistant_message_id
 from llmsvc.common import subjects
 from llmsvc.common.contracts.agent import EventType, RunJob
-from llmsvc.common.contracts.sessions import GetSession
-from llmsvc.common.errors import NotFound, ServiceError
 from llmsvc.common.logging import get_logger
-from llmsvc.common.nats_client import request
 from llmsvc.common.run_cancels import RunCancels
 from llmsvc.common.run_lock import RunLocks
 
@@ -115,34 +112,18 @@ class RunExecutor:
             await pub.publish(*terminal)
         finally:
             await pub.close()
-        await self._tidy(job)
+        await self._prune(job)
 
-    async def _tidy(self, job: RunJob) -> None:
-        """After a turn: drop its conversation's checkpoints if the conversation was
-        deleted while the turn ran, else the older checkpoints (CHECKPOINT_KEEP=latest).
-        Pruning is safe even if the next turn has begun: it holds its state in memory
-        and the newest checkpoint stays."""
+    async def _prune(self, job: RunJob) -> None:
+        """Drop the conversation's older checkpoints (CHECKPOINT_KEEP=latest). Safe even
+        if its next turn has begun: that turn holds its state in memory and the newest
+        checkpoint stays."""
+        if not self._prune_checkpoints:
+            return
         try:
-            if not await self._session_exists(job):
-                await self._saver.adelete_thread(job.thread_id)
-            elif self._prune_checkpoints:
-                await self._saver.aprune([job.thread_id], strategy="keep_latest")
+            await self._saver.aprune([job.thread_id], strategy="keep_latest")
         except Exception as exc:  # storage only; the reply is already delivered
-            log.warning("checkpoint_tidy_failed", thread_id=job.thread_id, error=repr(exc))
-
-    async def _session_exists(self, job: RunJob) -> bool:
-        try:
-            await request(
-                self._nc,
-                subjects.SESSIONS_GET,
-                GetSession(user_id=job.user_id, session_id=job.session_id),
-                timeout_s=5,
-            )
-        except NotFound:
-            return False
-        except ServiceError:
-            return True  # unsure (e.g. sessions unavailable): keep the data
-        return True
+            log.warning("checkpoint_prune_failed", thread_id=job.thread_id, error=repr(exc))
 
     async def fail(self, job: RunJob, body: dict[str, str]) -> None:
         """Last resort when a job cannot be run: end it with an `error` event anyway."""
