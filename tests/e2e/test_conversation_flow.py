@@ -10,7 +10,8 @@ import pytest
 from pymongo import AsyncMongoClient
 
 from llmsvc.mockllm.replies import reply_for, tokenize
-from tests.support.sse import SseEvent, collect_sse
+from tests.support.api import register_and_login, stream_turn
+from tests.support.sse import SseEvent
 from tests.support.stack import Stack, wait_for_responders
 
 pytestmark = pytest.mark.e2e
@@ -30,36 +31,6 @@ async def checkpoint_count(stack: Stack, thread_id: str, *, settle_on: int | Non
         return count
     finally:
         await mongo.close()
-
-
-async def register_and_login(api: httpx.AsyncClient, email: str) -> dict[str, str]:
-    r = await api.post(
-        "/auth/register", json={"name": "Ada", "email": email, "password": "correct horse"}
-    )
-    assert r.status_code == 201, r.text
-    user = r.json()
-    assert "password" not in str(user) and "hash" not in str(user)
-    r = await api.post("/auth/login", json={"email": email, "password": "correct horse"})
-    assert r.status_code == 200, r.text
-    body = r.json()
-    assert body["token_type"] == "bearer" and body["refresh_token"] and body["expires_in"] > 0
-    assert body["user"]["user_id"] == user["user_id"]
-    return {"Authorization": f"Bearer {body['access_token']}"}
-
-
-async def stream_turn(
-    api: httpx.AsyncClient, headers: dict[str, str], session_id: str, message: str
-) -> list[SseEvent]:
-    async with api.stream(
-        "POST",
-        "/conversation",
-        json={"message": message, "session_id": session_id},
-        headers=headers,
-    ) as r:
-        assert r.status_code == 200, await r.aread()
-        assert r.headers["content-type"].startswith("text/event-stream")
-        assert r.headers["cache-control"] == "no-cache"
-        return await collect_sse(r)
 
 
 def assert_well_formed(events: list[SseEvent], session_id: str, expected_reply: str) -> None:

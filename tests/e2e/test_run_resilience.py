@@ -10,6 +10,7 @@ import httpx
 import pytest
 
 from llmsvc.mockllm.replies import reply_for
+from tests.support.api import new_session, register_and_login, stream_turn
 from tests.support.sse import SseEvent, collect_sse, read_sse
 from tests.support.stack import Stack
 
@@ -19,29 +20,7 @@ pytestmark = pytest.mark.e2e
 @pytest.fixture(scope="module")
 async def headers(stack: Stack) -> dict[str, str]:
     async with httpx.AsyncClient(base_url=stack.gateway_url, timeout=30) as api:
-        creds = {"email": "resilience@example.com", "password": "long enough"}
-        r = await api.post("/auth/register", json={"name": "R", **creds})
-        assert r.status_code == 201
-        token = (await api.post("/auth/login", json=creds)).json()["access_token"]
-    return {"Authorization": f"Bearer {token}"}
-
-
-async def new_session(api: httpx.AsyncClient, headers: dict[str, str]) -> str:
-    r = await api.post("/conversation/session", json={}, headers=headers)
-    return str(r.json()["session_id"])
-
-
-async def converse(
-    api: httpx.AsyncClient, headers: dict[str, str], session_id: str, message: str
-) -> list[SseEvent]:
-    async with api.stream(
-        "POST",
-        "/conversation",
-        json={"message": message, "session_id": session_id},
-        headers=headers,
-    ) as r:
-        assert r.status_code == 200
-        return await collect_sse(r)
+        return await register_and_login(api, "resilience@example.com")
 
 
 @pytest.mark.parametrize("failure", ["500", "429", "disconnect"])
@@ -50,13 +29,13 @@ async def test_model_failure_ends_the_run_with_an_error_event(
 ) -> None:
     async with httpx.AsyncClient(base_url=stack.gateway_url, timeout=60) as api:
         sid = await new_session(api, headers)
-        events = await converse(api, headers, sid, f"break [mock:fail={failure}]")
+        events = await stream_turn(api, headers, sid, f"break [mock:fail={failure}]")
         assert events[-1].event == "error", [e.event for e in events]
         assert events[-1].data["code"].startswith("model_")
         assert "Traceback" not in json.dumps(events[-1].data)
         assert [e.id for e in events] == list(range(1, len(events) + 1))
         # The conversation is free again and works.
-        events = await converse(api, headers, sid, "and now?")
+        events = await stream_turn(api, headers, sid, "and now?")
         assert events[-1].event == "done"
 
 
@@ -78,7 +57,7 @@ async def test_cancel_stops_the_run(stack: Stack, headers: dict[str, str]) -> No
                     assert c.status_code == 202
         assert seen[-1].event == "cancelled"
         assert len([e for e in seen if e.event == "token"]) < 50
-        events = await converse(api, headers, sid, "after cancel")
+        events = await stream_turn(api, headers, sid, "after cancel")
         assert events[-1].event == "done"
 
 
@@ -259,4 +238,4 @@ async def test_cancel_of_a_queued_run_is_kept_until_a_worker_takes_it(
         assert [(e.id, e.event) for e in events] == [(1, "metadata"), (2, "cancelled")]
         assert events[0].data["run_id"] == run_id
         # The conversation is free again.
-        assert (await converse(api, headers, sid, "next"))[-1].event == "done"
+        assert (await stream_turn(api, headers, sid, "next"))[-1].event == "done"

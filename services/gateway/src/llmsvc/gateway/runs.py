@@ -42,12 +42,17 @@ async def resolve_session(
             Session,
             timeout_s=timeout,
         )
+    return await owned_session(state, user_id=user_id, session_id=session_id)
+
+
+async def owned_session(state: GatewayState, *, user_id: str, session_id: str) -> Session:
+    """The session if `user_id` owns it; another user's is a 404, like a missing one."""
     return await request_model(
         state.nc,
         subjects.SESSIONS_GET,
         GetSession(user_id=user_id, session_id=session_id),
         Session,
-        timeout_s=timeout,
+        timeout_s=state.settings.rpc_timeout_s,
     )
 
 

@@ -9,7 +9,6 @@ from llmsvc.common.contracts.agent import HistoryPage, HistoryRequest
 from llmsvc.common.contracts.sessions import (
     CreateSession,
     DeleteSession,
-    GetSession,
     ListSessions,
     RenameSession,
     Session,
@@ -18,6 +17,7 @@ from llmsvc.common.contracts.sessions import (
 from llmsvc.common.errors import Forbidden
 from llmsvc.common.nats_client import request, request_model
 from llmsvc.gateway.deps import Claims, State
+from llmsvc.gateway.runs import owned_session
 from llmsvc.gateway.schemas import CreateSessionBody, RenameSessionBody
 
 router = APIRouter(prefix="/conversation", tags=["sessions"])
@@ -39,7 +39,7 @@ async def create_session(
 
 @router.get("/session/{session_id}", response_model=Session)
 async def get_session(session_id: SessionIdPath, claims: Claims, state: State) -> Session:
-    return await _owned_session(state, claims.sub, session_id)
+    return await owned_session(state, user_id=claims.sub, session_id=session_id)
 
 
 @router.get("/sessions", response_model=SessionPage)
@@ -92,7 +92,7 @@ async def session_history(
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     before: Cursor = None,
 ) -> HistoryPage:
-    session = await _owned_session(state, claims.sub, session_id)
+    session = await owned_session(state, user_id=claims.sub, session_id=session_id)
     payload = HistoryRequest(thread_id=session.thread_id, limit=limit, before=before)
     return await request_model(
         state.nc,
@@ -100,11 +100,4 @@ async def session_history(
         payload,
         HistoryPage,
         timeout_s=state.settings.rpc_timeout_s,
-    )
-
-
-async def _owned_session(state: State, user_id: str, session_id: str) -> Session:
-    payload = GetSession(user_id=user_id, session_id=session_id)
-    return await request_model(
-        state.nc, subjects.SESSIONS_GET, payload, Session, timeout_s=state.settings.rpc_timeout_s
     )
