@@ -19,13 +19,13 @@ WEB_PORT ?= 8080
 WORKERS ?= 1
 export DEV_NATS_PORT DEV_MONGO_PORT LOCAL_MODEL_PORT GATEWAY_PORT WEB_PORT
 
-.PHONY: help uv setup browser dev test test-unit test-integration test-e2e lint format bench clean
+.PHONY: help uv setup browser dev test test-unit test-integration test-e2e lint format bench bench-quick clean
 
 help:
 	@echo "make dev    run the whole stack locally (WORKERS=N for more agent workers)"
 	@echo "make test   run every test (unit, integration, end-to-end)"
 	@echo "make lint   ruff + mypy"
-	@echo "make bench  benchmarks into bench/results/"
+	@echo "make bench  benchmarks into bench/results/ (make bench-quick: under 3 minutes)"
 
 uv:
 	@$(UV) --version >/dev/null 2>&1 || $(PYTHON) -m pip install --quiet --disable-pip-version-check uv
@@ -88,8 +88,16 @@ format: setup
 	.venv/bin/ruff format .
 	.venv/bin/ruff check --fix .
 
+# The performance contract: direct model, bare relay and service side by side (bench/README.md).
+BENCH_FULL := --levels 1,10,50,100,200 --workers 1,2 --reply-tokens 200
+BENCH_QUICK := --levels 1,50 --workers 1 --reply-tokens 200 --skip-history --skip-probes \
+	--out bench/results/quick
+
 bench: setup
-	.venv/bin/python -m bench.run
+	.venv/bin/python -m bench.run $(BENCH_FULL) $(BENCH_ARGS)
+
+bench-quick: setup
+	.venv/bin/python -m bench.run $(BENCH_QUICK) $(BENCH_ARGS)
 
 clean:
 	rm -rf .venv .mypy_cache .ruff_cache .pytest_cache

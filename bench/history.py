@@ -13,6 +13,7 @@ import httpx
 from pymongo import AsyncMongoClient
 
 from bench.api import Conversation
+from bench.procinfo import CpuMeter
 from bench.stats import summary
 from bench.streams import service_stream
 
@@ -23,14 +24,17 @@ UNPACED = "[mock:tps=0]"
 async def thread_storage(
     client: AsyncMongoClient[dict[str, Any]], db_name: str, thread_id: str
 ) -> dict[str, Any]:
-    """Documents and BSON bytes one thread holds in each collection of the agent db."""
+    """Documents and BSON bytes one thread holds in each collection of the agent db, and
+    the size of each document by (collection, _id) (`sizes`, to tell what a turn wrote)."""
     db = client[db_name]
-    out: dict[str, Any] = {"bytes": 0, "docs": 0, "collections": {}}
+    out: dict[str, Any] = {"bytes": 0, "docs": 0, "collections": {}, "sizes": {}}
     for name in sorted(await db.list_collection_names()):
         docs = size = 0
         async for doc in db[name].find({"thread_id": thread_id}):
             docs += 1
-            size += len(bson.encode(doc))
+            n = len(bson.encode(doc))
+            size += n
+            out["sizes"][f"{name}/{doc.get('_id')}"] = n
         if docs:
             out["collections"][name] = {"docs": docs, "bytes": size}
             out["docs"] += docs
@@ -61,8 +65,9 @@ async def db_stats(client: AsyncMongoClient[dict[str, Any]], db_name: str) -> di
 
 
 async def time_history_reads(
-    client: httpx.AsyncClient, conv: Conversation, reads: int, timeout_s: float
+    client: httpx.AsyncClient, conv: Conversation, reads: int, timeout_s: float, *, limit: int
 ) -> dict[str, Any]:
+    """`reads` reads of the newest `limit` messages of `conv`."""
     times: list[float] = []
     errors: list[str] = []
     messages = size = 0
@@ -72,7 +77,7 @@ async def time_history_reads(
             r = await asyncio.wait_for(
                 client.get(
                     f"/conversation/session/{conv.session_id}/history",
-                    params={"limit": 500},
+                    params={"limit": limit},
                     headers=conv.headers,
                 ),
                 timeout_s,
@@ -88,11 +93,18 @@ async def time_history_reads(
         messages = len(r.json().get("messages", []))
         size = len(r.content)
     return {
+        "limit": limit,
         "read_ms": summary(times, digits=2),
         "messages": messages,
         "response_bytes": size,
         "errors": errors,
     }
+
+
+#: Turns measured just before each point (turn P-4 … P), of which the medians count.
+SAMPLE_TURNS = 5
+#: The history page read at each point: what a client shows when it opens a conversation.
+READ_LIMIT = 50
 
 
 async def measure(
@@ -104,36 +116,78 @@ async def measure(
     turn_points: list[int],
     reads: int,
     timeout_s: float,
+    cpu: CpuMeter,
+    roles: dict[str, str],
 ) -> dict[str, Any]:
-    """Grow `conv` to max(turn_points) turns (unpaced model replies); measure as it goes."""
-    turns: list[dict[str, Any]] = []
-    reads_at: list[dict[str, Any]] = []
+    """Grow `conv` to max(turn_points) turns (unpaced model replies). At each point P,
+    the turns P-4 … P are measured one by one: time to `done` and to the first token,
+    CPU of the service's processes, and the conversation's documents in the agent
+    database afterwards (their growth is what that turn wrote); then the newest 50
+    messages are read `reads` times."""
+    points: list[dict[str, Any]] = []
     errors: list[str] = []
+    measured = {t for p in turn_points for t in range(max(1, p - SAMPLE_TURNS + 1), p + 1)}
     mongo: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(
         mongo_uri, serverSelectionTimeoutMS=5000, timeoutMS=int(timeout_s * 1000)
     )
+    rows: list[dict[str, Any]] = []
     try:
+        previous: dict[str, Any] | None = None
         for turn in range(1, max(turn_points) + 1):
+            if turn in measured:
+                previous = previous or await thread_storage(mongo, agent_db, conv.thread_id)
+                cpu.start()
             res = await service_stream(
                 client, conv.headers, conv.session_id, f"turn {turn} {UNPACED}", timeout_s
             )
-            row: dict[str, Any] = {"turn": turn, "turn_ms": round(res.total_s * 1000, 2)}
             if not res.ok:
                 errors.append(f"turn {turn}: {res.error}")
-                row["error"] = res.error
-            try:
-                storage = await thread_storage(mongo, agent_db, conv.thread_id)
-                row.update(checkpoint_bytes=storage["bytes"], checkpoint_docs=storage["docs"])
-                row["by_collection"] = storage["collections"]
-            except Exception as exc:
-                errors.append(f"storage at turn {turn}: {exc!r}"[:200])
-            turns.append(row)
-            if turn in turn_points:
-                reads_at.append(
-                    {"turns": turn, **await time_history_reads(client, conv, reads, timeout_s)}
+                if len(errors) > 5:
+                    break
+            if turn not in measured:
+                previous = None
+                continue
+            phase = cpu.stop()
+            storage = await thread_storage(mongo, agent_db, conv.thread_id)
+            cores = phase["cores"]
+            cpu_ms = {
+                role: round(
+                    sum(v for n, v in cores.items() if n.startswith(prefix))
+                    * phase["wall_s"]
+                    * 1000,
+                    2,
                 )
-            if not res.ok and len(errors) > 5:
-                break
+                for role, prefix in roles.items()
+            }
+            rows.append(
+                {
+                    "turn": turn,
+                    "turn_ms": round(res.total_s * 1000, 2),
+                    "ttft_ms": None if res.ttft_s is None else round(res.ttft_s * 1000, 2),
+                    "cpu_ms": {**cpu_ms, "total": round(sum(cpu_ms.values()), 2)},
+                    "stored_bytes": storage["bytes"],
+                    "stored_docs": storage["docs"],
+                    "wrote_bytes": written_bytes(previous or storage, storage),
+                    "by_collection": storage["collections"],
+                }
+            )
+            previous = storage
+            if turn in turn_points:
+                window = rows[-min(SAMPLE_TURNS, turn) :]
+                points.append(
+                    {
+                        "turns": turn,
+                        "turn_ms_p50": _median([r["turn_ms"] for r in window]),
+                        "ttft_ms_p50": _median([r["ttft_ms"] for r in window]),
+                        "cpu_ms_p50": _median([r["cpu_ms"]["total"] for r in window]),
+                        "stored_bytes": storage["bytes"],
+                        "stored_docs": storage["docs"],
+                        "read": await time_history_reads(
+                            client, conv, reads, timeout_s, limit=READ_LIMIT
+                        ),
+                        "samples": window,
+                    }
+                )
         stats = await db_stats(mongo, agent_db)
     except Exception as exc:
         errors.append(f"history benchmark: {exc!r}"[:300])
@@ -142,8 +196,18 @@ async def measure(
         await mongo.close()
     return {
         "agent_db": agent_db,
-        "turns": turns,
-        "history_reads": reads_at,
+        "points": points,
         "agent_db_stats_at_end": stats,
         "errors": errors,
     }
+
+
+def written_bytes(before: dict[str, Any], after: dict[str, Any]) -> int:
+    """BSON bytes of the documents that are new or changed in size since `before`: what
+    a turn wrote (deletions not counted)."""
+    old = before["sizes"]
+    return sum(n for key, n in after["sizes"].items() if old.get(key) != n)
+
+
+def _median(values: list[float | None]) -> float | None:
+    return summary([v for v in values if v is not None], digits=2)["p50"]

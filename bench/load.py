@@ -118,3 +118,35 @@ def compare(baseline: dict[str, Any], service: dict[str, Any]) -> dict[str, Any]
         ),
         "throughput_ratio": ratio(service["throughput_tps"], baseline["throughput_tps"]),
     }
+
+
+#: Which measured processes make up each line: role -> process-name prefix.
+SERVICE_ROLES = {
+    "gateway": "gateway",
+    "worker": "worker",
+    "nats": "nats",
+    "mongo": "mongo",
+    "sessions": "sessions",
+    "auth": "auth",
+}
+RELAY_ROLES = {"gateway": "relay_gateway", "worker": "relay_worker", "nats": "nats"}
+
+
+def cpu_ms_per_token(
+    phase_cpu: dict[str, Any], tokens: int, roles: dict[str, str]
+) -> dict[str, float | None]:
+    """CPU milliseconds each role spent per delivered token during one phase, and their
+    sum (`total`). Processes named `<prefix>…` (e.g. `worker2`) add up in their role;
+    the model and the load client are part of neither line."""
+    wall_s, cores = phase_cpu["wall_s"], phase_cpu["cores"]
+    out: dict[str, float | None] = {}
+    total = 0.0
+    for role, prefix in roles.items():
+        used = [v for name, v in cores.items() if name.startswith(prefix)]
+        if not used:
+            continue
+        ms = sum(used) * wall_s * 1000
+        total += ms
+        out[role] = round(ms / tokens, 4) if tokens else None
+    out["total"] = round(total / tokens, 4) if tokens else None
+    return out

@@ -1,4 +1,4 @@
-"""Results: the JSON files, the compact table on stdout and the SVG plot."""
+"""Results: the JSON files, the compact tables on stdout, the targets and the PNG plot."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from bench.svgplot import PALETTE, Chart, Series, render
+from bench.stats import ratio
 
 
 def write_json(results: dict[str, Any], out_dir: Path, stamp: str) -> list[Path]:
@@ -21,57 +21,139 @@ def write_json(results: dict[str, Any], out_dir: Path, stamp: str) -> list[Path]
     return paths
 
 
-CPU_NAMES = ["worker", "gateway", "nats", "mongo", "sessions", "mockllm", "bench_client"]
+COLORS = ["tab:blue", "tab:orange", "tab:green", "tab:red"]
+
+#: Rate below which a line no longer keeps up with the model.
+KEEPS_UP = 0.99
 
 
 def _f(v: Any, spec: str = ".1f") -> str:
     return "-" if v is None else format(v, spec)
 
 
+def _keeps_up(side: dict[str, Any] | None, added: dict[str, Any] | None) -> bool:
+    if not side or not added or side["errors"]:
+        return False
+    rate = added.get("token_rate_ratio")
+    return rate is not None and rate >= KEEPS_UP
+
+
+def capacity(levels: list[dict[str, Any]], line: str) -> dict[str, Any] | None:
+    """The largest measured concurrency at which `line` ("service" or "relay") still
+    delivers ≥ 0.99× the model's per-stream rate without errors, and its token rate."""
+    added_key = "added" if line == "service" else "relay_added"
+    best: dict[str, Any] | None = None
+    for lv in sorted(levels, key=lambda x: x["concurrency"]):
+        if not _keeps_up(lv.get(line), lv.get(added_key)):
+            break
+        best = {"streams": lv["concurrency"], "tokens_per_s": lv[line]["throughput_tps"]}
+    return best
+
+
+def summarize(results: dict[str, Any]) -> dict[str, Any]:
+    """The figures the performance targets are stated in (bench/README.md)."""
+    levels = results["levels"]
+    by_workers: dict[int, list[dict[str, Any]]] = {}
+    for lv in levels:
+        by_workers.setdefault(int(lv.get("workers", 1)), []).append(lv)
+    out: dict[str, Any] = {"capacity": {}}
+    for workers, lvs in sorted(by_workers.items()):
+        out["capacity"][str(workers)] = {
+            "service": capacity(lvs, "service"),
+            "relay": capacity(lvs, "relay"),
+        }
+    one = {lv["concurrency"]: lv for lv in by_workers.get(min(by_workers, default=1), [])}
+    points = (results.get("history") or {}).get("points", [])
+    if len(points) >= 2:
+        first, last = points[0], points[-1]
+        out["conversation"] = {
+            "turns": last["turns"],
+            "turn_ms_ratio": ratio(last["turn_ms_p50"], first["turn_ms_p50"], digits=2),
+            "cpu_ratio": ratio(last["cpu_ms_p50"], first["cpu_ms_p50"], digits=2),
+            "ttft_ratio": ratio(last["ttft_ms_p50"], first["ttft_ms_p50"], digits=2),
+            "wrote_bytes_ratio": ratio(
+                _median_of(last["samples"], "wrote_bytes"),
+                _median_of(first["samples"], "wrote_bytes"),
+                digits=2,
+            ),
+            "read_last_50_ms_p50": last["read"]["read_ms"]["p50"],
+        }
+    idle = results.get("idle_streams")
+    if idle:
+        out["idle_streams"] = {k: idle.get(k) for k in ("open", "per_stream_kib")}
+    if 1 in one:
+        a = one[1]["added"]
+        out["n1"] = {
+            "added_ttft_ms_p50": a["added_ttft_ms_p50"],
+            "added_ttft_ms_p99": a["added_ttft_ms_p99"],
+            "relay_added_ttft_ms_p50": (one[1].get("relay_added") or {}).get("added_ttft_ms_p50"),
+        }
+    if 50 in one:
+        lv = one[50]
+        cpu = lv["cpu_ms_per_token"]
+        out["n50"] = {
+            "cpu_ms_per_token_service": cpu["service"]["total"],
+            "cpu_ms_per_token_relay": (cpu.get("relay") or {}).get("total"),
+            "cpu_service_over_relay": cpu.get("service_over_relay"),
+            "added_ttft_ms_p99": lv["added"]["added_ttft_ms_p99"],
+            "added_inter_token_ms_p99": lv["added"]["added_inter_token_ms_p99"],
+            "token_rate_ratio": lv["added"]["token_rate_ratio"],
+        }
+    return out
+
+
+def _median_of(rows: list[dict[str, Any]], key: str) -> float | None:
+    values = sorted(r[key] for r in rows if r.get(key) is not None)
+    return values[len(values) // 2] if values else None
+
+
 def table(results: dict[str, Any]) -> str:
     p = results["parameters"]
     lines = [
         f"mockllm {p['tokens_per_s']:g} tok/s, {p['reply_tokens']} tokens, "
-        f"TTFT {p['ttft_ms']:g} ms; worker concurrency "
-        f"{p['worker_concurrency'] or 'default'} x {p['workers']} worker(s); "
-        f"{results['machine'].get('nproc')} cores",
+        f"TTFT {p['ttft_ms']:g} ms; worker concurrency {p['worker_concurrency']}; "
+        f"{results['machine'].get('nproc')} cores. Added = line minus the direct stream.",
         "",
-        f"{'conc':>5} {'reqs':>5} {'err b/s':>8} | {'TTFT ms base p50/p99':>21} "
-        f"{'svc p50/p99':>15} {'added p50/p99':>15} | {'gap ms svc p50/p99':>19} "
-        f"{'rate x':>7} | {'RSS MiB gw+wk':>15} {'KiB/strm':>9}",
+        f"{'wk':>2} {'conc':>4} {'err d/r/s':>9} | {'added TTFT p50/p99 ms':^27} | "
+        f"{'added gap p99 ms':^15} | {'rate x':^11} | {'CPU ms/token':^17} | "
+        f"{'worker ms/tok':^13}",
+        f"{'':>2} {'':>4} {'':>9} | {'relay':^13} {'service':^13} | {'relay':>7} {'svc':>7} | "
+        f"{'relay':>5} {'svc':>5} | {'relay':>5} {'svc':>5} {'x':>5} | {'relay':>6} {'svc':>6}",
     ]
     for lv in results["levels"]:
-        b, s, a, m = lv["baseline"], lv["service"], lv["added"], lv["memory"]
-        err = f"{b['errors']}/{s['errors']}"
-        own, cumulative = m.get("per_stream_kib"), m.get("per_stream_kib_since_first_level")
-        per_stream = f"{_f(own, '.0f')}/{_f(cumulative, '.0f')}"
+        b, r, s = lv["baseline"], lv.get("relay"), lv["service"]
+        ra, sa = lv.get("relay_added") or {}, lv["added"]
+        cpu = lv.get("cpu_ms_per_token", {})
+        rc, sc = cpu.get("relay") or {}, cpu.get("service") or {}
+        err = f"{b['errors']}/{r['errors'] if r else '-'}/{s['errors']}"
         lines.append(
-            f"{lv['concurrency']:>5} {s['requests']:>5} {err:>8} | "
-            f"{_f(b['ttft_ms']['p50']):>10}/{_f(b['ttft_ms']['p99']):<10} "
-            f"{_f(s['ttft_ms']['p50']):>7}/{_f(s['ttft_ms']['p99']):<7} "
-            f"{_f(a['added_ttft_ms_p50']):>7}/{_f(a['added_ttft_ms_p99']):<7} | "
-            f"{_f(s['inter_token_ms']['p50']):>9}/{_f(s['inter_token_ms']['p99']):<9} "
-            f"{_f(a['token_rate_ratio'], '.3f'):>7} | "
-            f"{_f(m.get('total_before_mib')):>7}/{_f(m.get('total_peak_mib')):<7} "
-            f"{per_stream:>9}"
+            f"{lv.get('workers', 1):>2} {lv['concurrency']:>4} {err:>9} | "
+            f"{_f(ra.get('added_ttft_ms_p50')):>6}/{_f(ra.get('added_ttft_ms_p99')):<6} "
+            f"{_f(sa['added_ttft_ms_p50']):>6}/{_f(sa['added_ttft_ms_p99']):<6} | "
+            f"{_f(ra.get('added_inter_token_ms_p99')):>7} "
+            f"{_f(sa['added_inter_token_ms_p99']):>7} | "
+            f"{_f(ra.get('token_rate_ratio'), '.3f'):>5} {_f(sa['token_rate_ratio'], '.3f'):>5} | "
+            f"{_f(rc.get('total'), '.2f'):>5} {_f(sc.get('total'), '.2f'):>5} "
+            f"{_f(cpu.get('service_over_relay'), '.2f'):>5} | "
+            f"{_f(rc.get('worker'), '.3f'):>6} {_f(sc.get('worker'), '.3f'):>6}"
         )
     lines += [
         "",
-        "service TTFT p50 by part (ms) and CPU in cores during the service phase:",
-        f"{'conc':>5} {'headers':>8} {'metadata':>9} {'token':>7} {'tok/evt':>7} "
-        f"{'tok/s svc/direct':>17} | " + " ".join(f"{n:>7}" for n in CPU_NAMES),
+        "service CPU ms per token by process, and the parts of its TTFT p50 (ms):",
+        f"{'wk':>2} {'conc':>4} | {'gateway':>7} {'worker':>7} {'nats':>7} {'mongo':>7} "
+        f"{'sessions':>8} | {'headers':>7} {'metadata':>8} {'token':>7} {'tok/evt':>7} "
+        f"{'RSS MiB':>8} {'KiB/strm':>8}",
     ]
     for lv in results["levels"]:
-        s, b = lv["service"], lv["baseline"]
-        cores = lv.get("cpu_cores", {}).get("service", {}).get("cores", {})
-        workers = sum(v for k, v in cores.items() if k.startswith("worker"))
-        cpu = {**cores, "worker": round(workers, 3) if workers else None}
-        tps = f"{_f(s['throughput_tps'], '.0f')}/{_f(b['throughput_tps'], '.0f')}"
+        sc = lv.get("cpu_ms_per_token", {}).get("service") or {}
+        s, m = lv["service"], lv["memory"]
         lines.append(
-            f"{lv['concurrency']:>5} {_f(s['headers_ms']['p50']):>8} "
-            f"{_f(s['metadata_ms']['p50']):>9} {_f(s['ttft_ms']['p50']):>7} "
-            f"{_f(s['tokens_per_event'], '.2f'):>7} {tps:>17} | "
-            + " ".join(f"{_f(cpu.get(n), '.2f'):>7}" for n in CPU_NAMES)
+            f"{lv.get('workers', 1):>2} {lv['concurrency']:>4} | "
+            + " ".join(f"{_f(sc.get(k), '.3f'):>7}" for k in ("gateway", "worker", "nats", "mongo"))
+            + f" {_f(sc.get('sessions'), '.3f'):>8} | "
+            f"{_f(s['headers_ms']['p50']):>7} {_f(s['metadata_ms']['p50']):>8} "
+            f"{_f(s['ttft_ms']['p50']):>7} {_f(s['tokens_per_event'], '.2f'):>7} "
+            f"{_f(m.get('total_peak_mib')):>8} {_f(m.get('per_stream_kib'), '.0f'):>8}"
         )
     probes = results.get("probes_ms") or {}
     if probes:
@@ -82,146 +164,163 @@ def table(results: dict[str, Any]) -> str:
             cells = [f"{_f(row[n]['p50'])}/{_f(row[n]['p99'])}" for n in names]
             lines.append(f"{conc:>5} " + " ".join(f"{c:>24}" for c in cells))
     hist = results.get("history") or {}
-    reads = {r["turns"]: r for r in hist.get("history_reads", [])}
-    turns = {t["turn"]: t for t in hist.get("turns", [])}
-    if reads:
+    if hist.get("points"):
         lines += [
             "",
-            f"{'turns':>6} {'history read ms p50':>20} {'msgs':>5} "
-            f"{'checkpoint KiB':>15} {'docs':>5} {'turn ms':>8}",
+            "one conversation, medians of the 5 turns up to each point (unpaced model):",
+            f"{'turns':>6} {'turn ms':>8} {'TTFT ms':>8} {'CPU ms':>7} {'wrote B':>8} "
+            f"{'stored KiB':>10} {'docs':>5} {'read last 50 ms p50':>20}",
         ]
-        for n, r in sorted(reads.items()):
-            t = turns.get(n, {})
-            kib = t.get("checkpoint_bytes")
+        for pt in hist["points"]:
+            growth = _median_of(pt["samples"], "wrote_bytes")
             lines.append(
-                f"{n:>6} {_f(r['read_ms']['p50'], '.2f'):>20} {r['messages']:>5} "
-                f"{_f(None if kib is None else kib / 1024):>15} "
-                f"{t.get('checkpoint_docs', '-'):>5} {_f(t.get('turn_ms')):>8}"
+                f"{pt['turns']:>6} {_f(pt['turn_ms_p50']):>8} {_f(pt['ttft_ms_p50']):>8} "
+                f"{_f(pt['cpu_ms_p50']):>7} {_f(growth, '.0f'):>8} "
+                f"{_f(pt['stored_bytes'] / 1024):>10} {pt['stored_docs']:>5} "
+                f"{_f(pt['read']['read_ms']['p50'], '.2f'):>20}"
             )
+    idle = results.get("idle_streams") or {}
+    if idle:
+        lines += [
+            "",
+            f"idle open streams on one gateway: {idle.get('open')} of {idle.get('requested')}, "
+            f"{_f(idle.get('per_stream_kib'))} KiB each",
+        ]
+    summary = results.get("summary") or {}
+    if summary:
+        lines += ["", "summary: " + json.dumps(summary)]
     if results.get("errors"):
         lines += ["", "errors: " + "; ".join(results["errors"])[:600]]
     return "\n".join(lines)
 
 
-def _growth_mib(memory: dict[str, Any]) -> float | None:
-    before, peak = memory.get("total_before_kib"), memory.get("total_peak_kib")
-    if not isinstance(before, int) or not isinstance(peak, int):
-        return None
-    return round(max(0, peak - before) / 1024, 2)
-
-
-def charts(results: dict[str, Any]) -> list[Chart]:
-    levels = results["levels"]
-    conc = [float(lv["concurrency"]) for lv in levels]
-    first_mib = levels[0]["memory"].get("total_before_mib") if levels else None
-
-    def col(side: str, metric: str, q: str) -> list[float | None]:
-        return [lv[side][metric][q] for lv in levels]
-
-    def pair(metric: str) -> list[Series]:
-        return [
-            Series("direct p50", conc, col("baseline", metric, "p50"), PALETTE[0]),
-            Series("direct p99", conc, col("baseline", metric, "p99"), PALETTE[0], True),
-            Series("service p50", conc, col("service", metric, "p50"), PALETTE[1]),
-            Series("service p99", conc, col("service", metric, "p99"), PALETTE[1], True),
-        ]
-
-    out = [
-        Chart("Time to first token", "ms", pair("ttft_ms"), conc, "concurrent streams"),
-        Chart("Inter-token gap", "ms", pair("inter_token_ms"), conc, "concurrent streams"),
-        Chart(
-            "Delivered token rate, service / direct",
-            "ratio",
-            [
-                Series(
-                    "per-stream rate p50",
-                    conc,
-                    [lv["added"]["token_rate_ratio"] for lv in levels],
-                    PALETTE[2],
-                ),
-                Series(
-                    "aggregate throughput",
-                    conc,
-                    [lv["added"]["throughput_ratio"] for lv in levels],
-                    PALETTE[3],
-                    True,
-                ),
-            ],
-            conc,
-            "concurrent streams",
-            note="errors (service): " + ", ".join(str(lv["service"]["errors"]) for lv in levels),
-        ),
-        Chart(
-            "Gateway + worker RSS growth during the level",
-            "MiB (peak - before)",
-            [
-                Series(
-                    "gateway + worker",
-                    conc,
-                    [_growth_mib(lv["memory"]) for lv in levels],
-                    PALETTE[4],
-                ),
-            ],
-            conc,
-            "concurrent streams",
-            note="KiB/stream: "
-            + ", ".join(_f(lv["memory"].get("per_stream_kib"), ".0f") for lv in levels)
-            + f"; {_f(first_mib)} MiB before the first",
-        ),
-    ]
-    hist = results.get("history") or {}
-    turns = [t for t in hist.get("turns", []) if t.get("checkpoint_bytes") is not None]
-    if turns:
-        xs = [float(t["turn"]) for t in turns]
-        out.append(
-            Chart(
-                "Checkpoint storage of one conversation",
-                "KiB",
-                [Series("BSON bytes", xs, [t["checkpoint_bytes"] / 1024 for t in turns])],
-                None,
-                "turns",
-                note=f"{turns[-1]['checkpoint_docs']} docs at {turns[-1]['turn']} turns",
-            )
-        )
-    reads = hist.get("history_reads", [])
-    all_turns = hist.get("turns", [])
-    if reads or all_turns:
-        out.append(
-            Chart(
-                "History read and turn time",
-                "ms",
-                [
-                    Series(
-                        "GET history p50",
-                        [float(r["turns"]) for r in reads],
-                        [r["read_ms"]["p50"] for r in reads],
-                        PALETTE[0],
-                    ),
-                    Series(
-                        "turn (unpaced model)",
-                        [float(t["turn"]) for t in all_turns],
-                        [t.get("turn_ms") for t in all_turns],
-                        PALETTE[1],
-                        True,
-                    ),
-                ],
-                None,
-                "turns",
-            )
-        )
-    return out
-
-
 def write_plot(results: dict[str, Any], out_dir: Path) -> Path:
+    """bench/results/latest.png: latency, rate and CPU per token against concurrency for
+    the relay and the service, and the conversation-growth figures."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    levels = results["levels"]
+    worker_counts = sorted({int(lv.get("workers", 1)) for lv in levels})
+    fig, axes = plt.subplots(2, 3, figsize=(16, 9))
     p = results["parameters"]
-    subtitle = (
-        f"{results['started_at']} · mockllm {p['tokens_per_s']:g} tok/s, "
-        f"{p['reply_tokens']} tokens, TTFT {p['ttft_ms']:g} ms · "
-        f"{results['machine'].get('nproc')} cores · Python {results['machine'].get('python')}"
+    fig.suptitle(
+        f"LLM service benchmark · {results['started_at']} · mockllm {p['tokens_per_s']:g} tok/s, "
+        f"{p['reply_tokens']} tokens · {results['machine'].get('nproc')} cores"
     )
-    svg = render(charts(results), title="LLM service benchmark", subtitle=subtitle)
-    path = out_dir / "latest.svg"
-    tmp = path.with_suffix(".svg.tmp")
-    tmp.write_text(svg)
+    styles = {1: "-", 2: "--", 3: ":", 4: "-."}
+
+    def series(workers: int, get: Any) -> tuple[list[int], list[float | None]]:
+        lvs = [lv for lv in levels if int(lv.get("workers", 1)) == workers]
+        return [lv["concurrency"] for lv in lvs], [get(lv) for lv in lvs]
+
+    def plot(ax: Any, title: str, ylabel: str, getters: dict[str, Any]) -> None:
+        for workers in worker_counts:
+            for (label, get), color in zip(getters.items(), COLORS, strict=False):
+                xs, ys = series(workers, get)
+                pts = [(x, y) for x, y in zip(xs, ys, strict=True) if y is not None]
+                if pts:
+                    ax.plot(
+                        [x for x, _ in pts],
+                        [y for _, y in pts],
+                        styles.get(workers, "-"),
+                        color=color,
+                        marker="o",
+                        label=f"{label} ({workers} worker{'s' if workers > 1 else ''})",
+                    )
+        ax.set_title(title)
+        ax.set_xlabel("concurrent streams")
+        ax.set_ylabel(ylabel)
+        ax.set_xscale("log")
+        ax.grid(True, alpha=0.3)
+        if ax.get_legend_handles_labels()[0]:
+            ax.legend(fontsize=7)
+
+    def added(line: str, key: str) -> Any:
+        return lambda lv: (lv.get(line) or {}).get(key)
+
+    plot(
+        axes[0][0],
+        "Added time to first token",
+        "ms",
+        {
+            "relay p50": added("relay_added", "added_ttft_ms_p50"),
+            "relay p99": added("relay_added", "added_ttft_ms_p99"),
+            "service p50": added("added", "added_ttft_ms_p50"),
+            "service p99": added("added", "added_ttft_ms_p99"),
+        },
+    )
+    axes[0][0].set_yscale("symlog", linthresh=10)
+    plot(
+        axes[0][1],
+        "Added inter-token gap p99",
+        "ms",
+        {
+            "relay": added("relay_added", "added_inter_token_ms_p99"),
+            "service": added("added", "added_inter_token_ms_p99"),
+        },
+    )
+    plot(
+        axes[0][2],
+        "Delivered per-stream rate / model's",
+        "ratio",
+        {
+            "relay": added("relay_added", "token_rate_ratio"),
+            "service": added("added", "token_rate_ratio"),
+        },
+    )
+    axes[0][2].axhline(KEEPS_UP, color="grey", linewidth=0.8)
+
+    def cpu(line: str, role: str) -> Any:
+        return lambda lv: (lv.get("cpu_ms_per_token", {}).get(line) or {}).get(role)
+
+    plot(
+        axes[1][0],
+        "CPU per relayed token, all processes",
+        "ms",
+        {"relay": cpu("relay", "total"), "service": cpu("service", "total")},
+    )
+    plot(
+        axes[1][1],
+        "CPU per token: worker and gateway",
+        "ms",
+        {
+            "relay worker": cpu("relay", "worker"),
+            "service worker": cpu("service", "worker"),
+            "relay gateway": cpu("relay", "gateway"),
+            "service gateway": cpu("service", "gateway"),
+        },
+    )
+    ax = axes[1][2]
+    points = (results.get("history") or {}).get("points", [])
+    if points:
+        xs = [pt["turns"] for pt in points]
+        first = points[0]
+        for key, label in (
+            ("turn_ms_p50", "turn time"),
+            ("cpu_ms_p50", "CPU per turn"),
+            ("stored_bytes", "stored bytes"),
+        ):
+            base = first[key] or 1
+            ax.plot(xs, [(pt[key] or 0) / base for pt in points], "o-", label=f"{label} / turn 1")
+        ax.plot(
+            xs,
+            [pt["read"]["read_ms"]["p50"] for pt in points],
+            "s--",
+            label="read last 50 messages p50 (ms)",
+        )
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set_xlabel("turns of one conversation")
+        ax.legend(fontsize=7)
+        ax.grid(True, alpha=0.3)
+    ax.set_title("Conversation growth")
+    fig.tight_layout()
+    path = out_dir / "latest.png"
+    tmp = out_dir / "latest.tmp.png"
+    fig.savefig(tmp, dpi=90)
+    plt.close(fig)
     os.replace(tmp, path)
     return path

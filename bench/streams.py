@@ -123,14 +123,30 @@ async def service_stream(
     message: str,
     timeout_s: float,
 ) -> StreamResult:
-    """`POST /conversation` (stream) on the gateway `client` is bound to; timed to the
-    first `token` event and to each one after it, ending at `done`."""
-    result = StreamResult()
+    """`POST /conversation` (stream) on the gateway `client` is bound to."""
     body = {"message": message, "session_id": session_id, "stream": True}
+    return await sse_request(client, "/conversation", body, headers, timeout_s)
+
+
+async def relay_stream(client: httpx.AsyncClient, message: str, timeout_s: float) -> StreamResult:
+    """`POST /relay` on the bare relay's gateway (`bench.relay`) `client` is bound to."""
+    return await sse_request(client, "/relay", {"message": message}, {}, timeout_s)
+
+
+async def sse_request(
+    client: httpx.AsyncClient,
+    path: str,
+    body: dict[str, Any],
+    headers: dict[str, str],
+    timeout_s: float,
+) -> StreamResult:
+    """POST `body` to `path` and read the SSE reply, timed to the first `token` event
+    and to each one after it, ending at `done`."""
+    result = StreamResult()
     t0 = time.perf_counter()
     try:
         async with asyncio.timeout(timeout_s):
-            async with client.stream("POST", "/conversation", json=body, headers=headers) as r:
+            async with client.stream("POST", path, json=body, headers=headers) as r:
                 result.status = r.status_code
                 result.headers_s = time.perf_counter() - t0
                 if r.status_code != 200:
