@@ -2,11 +2,15 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+import httpx2
+import openai
+import pymongo.errors
 import pytest
 from langchain_core.messages import AIMessage, HumanMessage, ToolMessage
 
-from llmsvc.agent_worker.flows import _error_body
+from llmsvc.agent_worker.flows import model_error_body
 from llmsvc.agent_worker.history import page_of, to_history_message
+from llmsvc.agent_worker.model_stream import ModelStreamError
 from llmsvc.common.contracts.agent import HistoryMessage
 from llmsvc.common.errors import BadRequest
 
@@ -44,13 +48,31 @@ def test_messages_map_to_roles_and_hide_tool_traffic() -> None:
 
 
 def test_model_errors_are_reported_by_kind_without_internals() -> None:
-    class RateLimitError(Exception):
-        pass
+    request = httpx2.Request("POST", "http://model/v1/chat/completions")
 
-    class APIConnectionError(Exception):
-        pass
+    def code(exc: Exception) -> str | None:
+        body = model_error_body(exc)
+        return None if body is None else body["code"]
 
-    assert _error_body(RateLimitError("key sk-123"))["code"] == "model_rate_limited"
-    assert _error_body(APIConnectionError())["code"] == "model_unreachable"
-    body = _error_body(ValueError("sk-secret"))
-    assert body["code"] == "model_error" and "sk-secret" not in body["message"]
+    limited = httpx2.Response(429, request=request)
+    assert code(openai.RateLimitError("key sk-123", response=limited, body=None)) == (
+        "model_rate_limited"
+    )
+    assert code(openai.APIConnectionError(request=request)) == "model_unreachable"
+    assert code(openai.APITimeoutError(request=request)) == "model_timeout"
+    # Raised by the SDK's transport while a stream is being read.
+    assert code(httpx2.ReadError("peer closed")) == "model_unreachable"
+    assert code(httpx2.ReadTimeout("slow")) == "model_timeout"
+    assert code(ModelStreamError("overloaded")) == "model_error"
+    failed = openai.InternalServerError(
+        "sk-secret", response=httpx2.Response(500, request=request), body=None
+    )
+    body = model_error_body(failed)
+    assert body is not None and body["code"] == "model_error"
+    assert "sk-secret" not in body["message"]
+
+
+def test_infrastructure_errors_are_not_the_models() -> None:
+    # A Mongo or NATS failure must send the job back to the queue, not end the run.
+    assert model_error_body(pymongo.errors.ServerSelectionTimeoutError("no mongo")) is None
+    assert model_error_body(ValueError("bug")) is None

@@ -8,6 +8,7 @@ import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
+import openai
 from langchain_openai import ChatOpenAI
 from nats.aio.client import Client as NATS
 from nats.aio.msg import Msg
@@ -37,8 +38,12 @@ from llmsvc.common.streams import (
 log = get_logger(__name__)
 
 
-def build_model(settings: WorkerSettings) -> ChatOpenAI:
+def build_model(settings: WorkerSettings, http_client: openai.DefaultAioHttpClient) -> ChatOpenAI:
+    """The model client. Its SDK sends requests over aiohttp rather than its default
+    httpx2 transport: about 4 ms less to the first token and half the CPU per request
+    here (bench/README.md)."""
     return ChatOpenAI(
+        http_async_client=http_client,
         model=settings.openai_model,
         base_url=settings.openai_base_url,
         api_key=SecretStr(settings.api_key_value()),
@@ -75,7 +80,8 @@ async def lifespan(settings: WorkerSettings) -> AsyncIterator[WorkerState]:
     saver = await asyncio.to_thread(
         PruningMongoDBSaver, mongo, db_name=settings.database_name("agent")
     )
-    graph = build_graph(build_model(settings), saver)
+    http_client = openai.DefaultAioHttpClient()
+    graph = build_graph(build_model(settings, http_client), saver)
     executor = RunExecutor(
         nc=nc,
         js=js,
@@ -127,6 +133,7 @@ async def lifespan(settings: WorkerSettings) -> AsyncIterator[WorkerState]:
         with contextlib.suppress(Exception):
             await nc.close()
         mongo.close()
+        await http_client.aclose()
         log.info("worker_stopped")
 
 

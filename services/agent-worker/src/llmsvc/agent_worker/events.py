@@ -47,7 +47,7 @@ class RunEventPublisher:
         self._run_id = run_id
         self._user_id = user_id
         self._subject = subjects.run_events(run_id)
-        self._seq = after.event.seq if after else 0
+        self._seq = self._after_seq = after.event.seq if after else 0
         self._expected_stream_seq = after.stream_seq if after else 0
         self.fenced = False
         self._pending: list[str] = []
@@ -62,6 +62,14 @@ class RunEventPublisher:
         await self._drain_tokens()
         async with self._lock:
             await self._publish_locked(type_, data)
+
+    def publish_first(self, type_: EventType, data: dict[str, Any]) -> asyncio.Task[None]:
+        """Start publishing the run's first event without waiting for its ack. It takes
+        the publish lock before any token can (the task runs before any other work this
+        publisher is given), so it is stored first; await the task to learn how it went."""
+        if self._seq != (self._after_seq) or self._flusher is not None:
+            raise RuntimeError("publish_first must be the first publish of this publisher")
+        return asyncio.create_task(self.publish(type_, data))
 
     def token(self, text: str) -> None:
         """Queue a token; it is published as soon as no other publish is in flight."""

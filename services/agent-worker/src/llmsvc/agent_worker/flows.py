@@ -6,16 +6,18 @@ import asyncio
 import contextlib
 from typing import Any
 
-from langchain_core.messages import AIMessageChunk, HumanMessage
+import httpx2
+import openai
+from langchain_core.messages import HumanMessage
 from langchain_core.runnables import RunnableConfig
 from langgraph.checkpoint.base import BaseCheckpointSaver
-from langgraph.graph.state import CompiledStateGraph
 from nats.aio.client import Client as NATS
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 
 from llmsvc.agent_worker.events import RunEventPublisher, RunFenced, last_event
-from llmsvc.agent_worker.graph import assistant_message_id
+from llmsvc.agent_worker.graph import AgentGraph, RunContext, assistant_message_id
+from llmsvc.agent_worker.model_stream import ModelStreamError
 from llmsvc.common import subjects
 from llmsvc.common.contracts.agent import EventType, RunJob
 from llmsvc.common.logging import get_logger
@@ -48,7 +50,7 @@ class RunExecutor:
         *,
         nc: NATS,
         js: JetStreamContext,
-        graph: CompiledStateGraph[Any, Any, Any, Any],
+        graph: AgentGraph,
         locks: RunLocks,
         cancels: RunCancels,
         saver: BaseCheckpointSaver[Any],
@@ -64,39 +66,53 @@ class RunExecutor:
         self._locks = locks
         self._lock_renew_every_s = lock_renew_every_s
 
-    async def execute(self, job: RunJob) -> None:
+    async def execute(self, job: RunJob, *, first_delivery: bool = False) -> None:
         """Run `job` to a terminal event.
 
         Raises RunDeferred if another run holds the conversation, CancelledError if this
         worker is shutting down (the run is handed back, not ended), and any error that
         kept events from being stored; in those cases the job must not be acked.
+
+        On a job's first delivery no worker can have published its events, so the
+        lookup of the run's last event is skipped (fencing would still stop a second
+        writer). The checks before the model is called run concurrently, and
+        `metadata` is published while the model is already being asked.
         """
-        previous = await last_event(self._js, job.run_id)
+        previous = None if first_delivery else await last_event(self._js, job.run_id)
         if previous is not None and previous.event.terminal:
             log.info("run_already_finished", run_id=job.run_id)
             return
-        await self._claim(job)
-        pub = RunEventPublisher(self._js, run_id=job.run_id, user_id=job.user_id, after=previous)
-        # Listen for a cancel before clients learn the run id from `metadata`.
+        # Listen for a cancel before clients learn the run id from `metadata`: the
+        # subscription goes to the server before the `metadata` publish on this connection.
         cancel = CancelRequest()
         cancel_sub = await self._nc.subscribe(subjects.run_cancel(job.run_id), cb=cancel.on_message)
-        if await self._cancels.requested_by(job.run_id, job.user_id):
-            cancel.requested = True  # cancelled while it waited in the queue
         try:
-            if previous is None:
-                await pub.publish(
-                    "metadata",
-                    {
-                        "run_id": job.run_id,
-                        "session_id": job.session_id,
-                        "thread_id": job.thread_id,
-                    },
-                )
-            else:
-                # Another worker started this run and died: clients drop the partial text.
-                await pub.publish("reset", {"reason": "run restarted"})
-            terminal = await self._run(job, pub, cancel)
+            _, cancelled_in_queue = await asyncio.gather(
+                self._claim(job), self._cancels.requested_by(job.run_id, job.user_id)
+            )
         except BaseException:
+            with contextlib.suppress(Exception):
+                await cancel_sub.unsubscribe()
+            raise
+        if cancelled_in_queue:
+            cancel.requested = True
+        pub = RunEventPublisher(self._js, run_id=job.run_id, user_id=job.user_id, after=previous)
+        if previous is None:
+            opening: tuple[EventType, dict[str, Any]] = (
+                "metadata",
+                {"run_id": job.run_id, "session_id": job.session_id, "thread_id": job.thread_id},
+            )
+        else:
+            # Another worker started this run and died: clients drop the partial text.
+            opening = ("reset", {"reason": "run restarted"})
+        announce = pub.publish_first(*opening)
+        try:
+            terminal = await self._run(job, pub, cancel)
+            await announce
+        except BaseException:
+            announce.cancel()
+            with contextlib.suppress(BaseException):
+                await announce
             await pub.close()
             raise
         finally:
@@ -172,48 +188,43 @@ class RunExecutor:
                 raise  # the worker is stopping: another one takes the run over
             return cancelled
         except Exception as exc:
+            body = model_error_body(exc)
+            if body is None:
+                raise  # not the model's failure: retried from the queue
             log.warning("run_failed", run_id=job.run_id, error=repr(exc))
-            return ("error", _error_body(exc))
+            return ("error", body)
         finally:
             renewer.cancel()
 
     async def _stream_reply(self, job: RunJob, pub: RunEventPublisher) -> dict[str, Any]:
-        config: RunnableConfig = {
-            "configurable": {"thread_id": job.thread_id, "run_id": job.run_id}
-        }
+        config: RunnableConfig = {"configurable": {"thread_id": job.thread_id}}
         message = HumanMessage(
             content=job.message,
             id=job.message_id,
             response_metadata={"created_at": job.created_at.isoformat()},
         )
-        parts: list[str] = []
-        usage: dict[str, int] = {"input_tokens": 0, "output_tokens": 0}
-        finish_reason: str | None = None
         # One checkpoint per turn, written when the graph finishes, instead of one per
         # step: a run that dies midway is re-run from its job (the question keeps its
         # id, so it is never stored twice), so the intermediate ones buy nothing.
-        async for chunk, _meta in self._graph.astream(
-            {"messages": [message]}, config, stream_mode="messages", durability="exit"
-        ):
-            if not isinstance(chunk, AIMessageChunk):
-                continue
-            text = chunk.text
-            if text:
-                parts.append(text)
-                pub.token(text)
-            if chunk.usage_metadata:
-                usage["input_tokens"] += chunk.usage_metadata.get("input_tokens", 0)
-                usage["output_tokens"] += chunk.usage_metadata.get("output_tokens", 0)
-            finish_reason = chunk.response_metadata.get("finish_reason", finish_reason)
-        content = "".join(parts)
+        state = await self._graph.ainvoke(
+            {"messages": [message]},
+            config,
+            context=RunContext(run_id=job.run_id, on_text=pub.token),
+            durability="exit",
+        )
+        reply = state["messages"][-1]
+        usage = reply.usage_metadata or {}
         return {
             "message": {
                 "id": assistant_message_id(job.run_id),
                 "role": "assistant",
-                "content": content,
+                "content": reply.text,
             },
-            "usage": usage,
-            "finish_reason": finish_reason or "stop",
+            "usage": {
+                "input_tokens": usage.get("input_tokens", 0),
+                "output_tokens": usage.get("output_tokens", 0),
+            },
+            "finish_reason": reply.response_metadata.get("finish_reason") or "stop",
         }
 
     async def _renew_lock(self, job: RunJob) -> None:
@@ -223,16 +234,20 @@ class RunExecutor:
                 await self._locks.renew(job.session_id, job.run_id)
 
 
-def _error_body(exc: Exception) -> dict[str, str]:
-    # Model and network errors are reported by kind, never with internals or a trace.
-    name = type(exc).__name__
-    if "RateLimit" in name:
+def model_error_body(exc: Exception) -> dict[str, str] | None:
+    """The `error` event for a failure of the model or of the way to it, by the openai
+    SDK's exception types and those of its HTTP transport (httpx2, raised raw while a
+    stream is read); None for anything else (an infrastructure failure such as Mongo or
+    NATS: the job goes back to the queue instead)."""
+    if isinstance(exc, openai.RateLimitError):
         return {"code": "model_rate_limited", "message": "the model is rate limited; try again"}
-    if "Timeout" in name:
+    if isinstance(exc, openai.APITimeoutError | httpx2.TimeoutException):
         return {"code": "model_timeout", "message": "the model did not answer in time"}
-    if "Connection" in name or "ReadError" in name or "RemoteProtocol" in name:
+    if isinstance(exc, openai.APIConnectionError | httpx2.TransportError):
         return {"code": "model_unreachable", "message": "the model could not be reached"}
-    return {"code": "model_error", "message": "the model failed to answer"}
+    if isinstance(exc, openai.APIError | httpx2.HTTPError | ModelStreamError):
+        return {"code": "model_error", "message": "the model failed to answer"}
+    return None
 
 
 async def heartbeat(msg: Msg, every_s: float) -> None:

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
-from langchain_core.language_models import BaseChatModel
-from langchain_core.messages import AIMessage
-from langchain_core.runnables import RunnableConfig
+from langchain_openai import ChatOpenAI
 from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.graph import END, START, MessagesState, StateGraph
 from langgraph.graph.state import CompiledStateGraph
+from langgraph.runtime import Runtime
 
+from llmsvc.agent_worker.model_stream import stream_reply
 from llmsvc.common.ids import utcnow
 
 
@@ -19,21 +21,30 @@ def assistant_message_id(run_id: str) -> str:
     return f"ai-{run_id}"
 
 
-def build_graph(
-    model: BaseChatModel, checkpointer: BaseCheckpointSaver[Any]
-) -> CompiledStateGraph[MessagesState, None, MessagesState, MessagesState]:
-    async def call_model(state: MessagesState, config: RunnableConfig) -> dict[str, list[Any]]:
-        reply = await model.ainvoke(state["messages"], config)
-        run_id = config["configurable"]["run_id"]
-        message = AIMessage(
-            content=reply.content,
-            id=assistant_message_id(run_id),
-            response_metadata={**reply.response_metadata, "created_at": utcnow().isoformat()},
-            usage_metadata=getattr(reply, "usage_metadata", None),
+@dataclass(frozen=True)
+class RunContext:
+    """What one run gives the graph besides its state (never checkpointed)."""
+
+    run_id: str
+    #: Called with each text delta of the model's reply, as it arrives.
+    on_text: Callable[[str], None]
+
+
+AgentGraph = CompiledStateGraph[MessagesState, RunContext, MessagesState, MessagesState]
+
+
+def build_graph(model: ChatOpenAI, checkpointer: BaseCheckpointSaver[Any]) -> AgentGraph:
+    async def call_model(
+        state: MessagesState, runtime: Runtime[RunContext]
+    ) -> dict[str, list[Any]]:
+        ctx = runtime.context
+        reply = await stream_reply(model, state["messages"], ctx.on_text)
+        message = reply.message(
+            message_id=assistant_message_id(ctx.run_id), created_at=utcnow().isoformat()
         )
         return {"messages": [message]}
 
-    builder = StateGraph(MessagesState)
+    builder = StateGraph(MessagesState, context_schema=RunContext)
     builder.add_node("model", call_model)
     builder.add_edge(START, "model")
     builder.add_edge("model", END)

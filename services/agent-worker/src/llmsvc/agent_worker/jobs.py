@@ -93,7 +93,7 @@ class JobLoop:
         beat = asyncio.create_task(heartbeat(msg, self._ack_wait_s / 3))
         final_attempt = msg.metadata.num_delivered >= self._max_deliver
         try:
-            await self._executor.execute(job)
+            await self._executor.execute(job, first_delivery=msg.metadata.num_delivered == 1)
             await msg.ack()
         except asyncio.CancelledError:
             # Shutting down: hand the run to another worker now rather than after ack_wait.

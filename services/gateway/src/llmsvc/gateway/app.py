@@ -13,6 +13,7 @@ from llmsvc.common.streams import agent_events_stream, agent_jobs_stream, ensure
 from llmsvc.common.token_denylist import TokenDenylist
 from llmsvc.gateway.errors import install_error_handlers
 from llmsvc.gateway.routes import auth, conversation, health, sessions
+from llmsvc.gateway.session_cache import SessionCache
 from llmsvc.gateway.settings import GatewaySettings
 from llmsvc.gateway.state import GatewayState
 
@@ -28,6 +29,8 @@ def create_app(settings: GatewaySettings) -> FastAPI:
         cancels = await RunCancels.open(js, ttl_s=int(settings.run_events_ttl_s))
         denylist = await TokenDenylist.open(js)
         await denylist.start()
+        session_cache = SessionCache(nc)
+        await session_cache.start()
         mongo: AsyncMongoClient[dict[str, object]] = AsyncMongoClient(
             settings.mongo_uri, serverSelectionTimeoutMS=2000
         )
@@ -38,11 +41,13 @@ def create_app(settings: GatewaySettings) -> FastAPI:
             locks=locks,
             cancels=cancels,
             denylist=denylist,
+            session_cache=session_cache,
             mongo=mongo,
         )
         try:
             yield
         finally:
+            await session_cache.stop()
             await denylist.stop()
             await nc.drain()
             await mongo.close()

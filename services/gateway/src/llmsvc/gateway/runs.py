@@ -7,6 +7,7 @@ import contextlib
 from collections.abc import AsyncIterator
 
 from nats.errors import TimeoutError as NatsTimeoutError
+from nats.js import JetStreamContext
 from nats.js.api import DeliverPolicy
 from nats.js.errors import NotFoundError
 from pydantic import ValidationError
@@ -32,17 +33,25 @@ log = get_logger(__name__)
 async def resolve_session(
     state: GatewayState, *, user_id: str, session_id: str | None, first_message: str
 ) -> Session:
+    """The conversation a message goes to: a new one without `session_id`, else the
+    caller's own (from the cache of checked sessions when this gateway has one)."""
     timeout = state.settings.rpc_timeout_s
     if session_id is None:
         name = " ".join(first_message.split())[:60] or None
-        return await request_model(
+        session = await request_model(
             state.nc,
             subjects.SESSIONS_CREATE,
             CreateSession(user_id=user_id, name=name),
             Session,
             timeout_s=timeout,
         )
-    return await owned_session(state, user_id=user_id, session_id=session_id)
+    else:
+        cached = state.session_cache.get(user_id=user_id, session_id=session_id)
+        if cached is not None:
+            return cached
+        session = await owned_session(state, user_id=user_id, session_id=session_id)
+    state.session_cache.put(session)
+    return session
 
 
 async def owned_session(state: GatewayState, *, user_id: str, session_id: str) -> Session:
@@ -56,9 +65,8 @@ async def owned_session(state: GatewayState, *, user_id: str, session_id: str) -
     )
 
 
-async def start_run(state: GatewayState, *, session: Session, message: str) -> RunJob:
-    """Publish a job for `session`; 409 if the conversation already has an active run."""
-    job = RunJob(
+def new_job(session: Session, message: str) -> RunJob:
+    return RunJob(
         run_id=new_id(),
         session_id=session.session_id,
         thread_id=session.thread_id,
@@ -67,6 +75,10 @@ async def start_run(state: GatewayState, *, session: Session, message: str) -> R
         message_id=f"user-{new_id()}",
         created_at=utcnow(),
     )
+
+
+async def start_run(state: GatewayState, *, session: Session, job: RunJob) -> None:
+    """Publish `job` for `session`; 409 if the conversation already has an active run."""
     holder = await state.locks.acquire(session.session_id, job.run_id)
     if holder is not None:
         RUNS_REJECTED.labels("run_active").inc()
@@ -84,7 +96,6 @@ async def start_run(state: GatewayState, *, session: Session, message: str) -> R
     touch = asyncio.create_task(_touch(state, session))
     _background.add(touch)
     touch.add_done_callback(_background.discard)
-    return job
 
 
 async def _publish_job(state: GatewayState, job: RunJob, attempts: int = 3) -> None:
@@ -133,40 +144,74 @@ async def run_owner(state: GatewayState, run_id: str) -> str:
         raise NotFound("no such run", code="run_not_found") from exc
 
 
-async def follow_run(
-    state: GatewayState, run_id: str, *, after_seq: int = 0, ping_s: float | None = None
-) -> AsyncIterator[RunEvent | None]:
-    """Yield the run's events after `after_seq`, each once, until a terminal one.
+class RunEvents:
+    """A run's stored events, followed from the first: an ordered JetStream consumer on
+    its subject. Open it before the run starts (or while it starts) so nothing is
+    missed, then iterate `follow()`; `close()` ends it."""
 
-    Yields None after `ping_s` seconds without an event, so callers can keep
-    a connection alive."""
-    sub = await state.js.subscribe(
-        subjects.run_events(run_id),
-        ordered_consumer=True,
-        deliver_policy=DeliverPolicy.ALL,
-        inactive_threshold=60.0,
-    )
-    EVENT_STREAMS_OPEN.inc()
-    try:
-        while True:
-            try:
-                msg = await sub.next_msg(timeout=ping_s)
-            except (TimeoutError, NatsTimeoutError):
-                yield None
-                continue
-            try:
-                event = RunEvent.model_validate_json(msg.data)
-            except ValidationError:
-                log.error("malformed_run_event", run_id=run_id)
-                continue
-            if event.seq <= after_seq:
-                continue  # already delivered before a reconnect, or a duplicate
-            after_seq = event.seq
-            EVENTS_RELAYED.labels(event.type).inc()
-            yield event
-            if event.terminal:
-                return
-    finally:
+    def __init__(self, sub: JetStreamContext.PushSubscription, run_id: str) -> None:
+        self._sub = sub
+        self.run_id = run_id
+        self._closed = False
+        EVENT_STREAMS_OPEN.inc()
+
+    @classmethod
+    async def open(cls, state: GatewayState, run_id: str) -> RunEvents:
+        sub = await state.js.subscribe(
+            subjects.run_events(run_id),
+            ordered_consumer=True,
+            deliver_policy=DeliverPolicy.ALL,
+            inactive_threshold=60.0,
+        )
+        return cls(sub, run_id)
+
+    async def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
         EVENT_STREAMS_OPEN.dec()
         with contextlib.suppress(Exception):
-            await sub.unsubscribe()
+            await self._sub.unsubscribe()
+
+    async def follow(
+        self, *, after_seq: int = 0, ping_s: float | None = None
+    ) -> AsyncIterator[RunEvent | None]:
+        """Yield the run's events after `after_seq`, each once, until a terminal one,
+        then close. Yields None after `ping_s` seconds without an event, so callers can
+        keep a connection alive."""
+        try:
+            while True:
+                try:
+                    msg = await self._sub.next_msg(timeout=ping_s)
+                except (TimeoutError, NatsTimeoutError):
+                    yield None
+                    continue
+                try:
+                    event = RunEvent.model_validate_json(msg.data)
+                except ValidationError:
+                    log.error("malformed_run_event", run_id=self.run_id)
+                    continue
+                if event.seq <= after_seq:
+                    continue  # already delivered before a reconnect, or a duplicate
+                after_seq = event.seq
+                EVENTS_RELAYED.labels(event.type).inc()
+                yield event
+                if event.terminal:
+                    return
+        finally:
+            await self.close()
+
+
+async def start_and_follow(state: GatewayState, *, session: Session, message: str) -> RunEvents:
+    """Start a run of `message` in `session` and return its events. The events'
+    consumer is created while the run is being queued: both are round trips to NATS."""
+    job = new_job(session, message)
+    opening = asyncio.create_task(RunEvents.open(state, job.run_id))
+    try:
+        await start_run(state, session=session, job=job)
+    except BaseException:
+        opening.cancel()
+        with contextlib.suppress(BaseException):
+            await (await opening).close()
+        raise
+    return await opening

@@ -9,6 +9,7 @@ from pymongo import AsyncMongoClient
 from llmsvc.common.run_cancels import RunCancels
 from llmsvc.common.run_lock import RunLocks
 from llmsvc.common.token_denylist import TokenDenylist
+from llmsvc.gateway.session_cache import SessionCache
 from llmsvc.gateway.settings import GatewaySettings
 
 
@@ -20,5 +21,6 @@ class GatewayState:
     locks: RunLocks
     cancels: RunCancels
     denylist: TokenDenylist
+    session_cache: SessionCache
     #: Only for the readiness probe: the gateway never reads another service's data.
     mongo: AsyncMongoClient[dict[str, object]]

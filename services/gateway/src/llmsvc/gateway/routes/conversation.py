@@ -10,7 +10,7 @@ from fastapi.responses import StreamingResponse
 from llmsvc.common import subjects
 from llmsvc.common.errors import Conflict, NotFound, ServiceError, Unavailable
 from llmsvc.gateway.deps import Claims, State
-from llmsvc.gateway.runs import follow_run, resolve_session, run_owner, start_run
+from llmsvc.gateway.runs import RunEvents, resolve_session, run_owner, start_and_follow
 from llmsvc.gateway.schemas import ConversationBody, ConversationReply
 from llmsvc.gateway.sse import SSE_HEADERS, sse_stream
 
@@ -29,21 +29,22 @@ async def converse(body: ConversationBody, claims: Claims, state: State) -> Resp
     session = await resolve_session(
         state, user_id=claims.sub, session_id=body.session_id, first_message=body.message
     )
-    job = await start_run(state, session=session, message=body.message)
+    events = await start_and_follow(state, session=session, message=body.message)
     if body.stream:
-        events = follow_run(state, job.run_id, ping_s=state.settings.sse_ping_s)
         return StreamingResponse(
-            sse_stream(events), media_type="text/event-stream", headers=SSE_HEADERS
+            sse_stream(events.follow(ping_s=state.settings.sse_ping_s)),
+            media_type="text/event-stream",
+            headers=SSE_HEADERS,
         )
     try:
         async with asyncio.timeout(state.settings.blocking_reply_timeout_s):
-            async for event in follow_run(state, job.run_id):
+            async for event in events.follow():
                 if event is None:
                     continue
                 if event.type == "done":
                     reply = ConversationReply(
                         session_id=session.session_id,
-                        run_id=job.run_id,
+                        run_id=events.run_id,
                         message=event.data["message"],
                         usage=event.data.get("usage", {}),
                     )
@@ -54,6 +55,8 @@ async def converse(body: ConversationBody, claims: Claims, state: State) -> Resp
                     raise Conflict("the run was cancelled", code="run_cancelled")
     except TimeoutError as exc:
         raise Unavailable("the reply did not finish in time", code="run_timeout") from exc
+    finally:
+        await events.close()
     raise Unavailable("the run ended without a reply", code="run_failed")
 
 
@@ -68,9 +71,11 @@ async def run_events(
         raise NotFound("no such run", code="run_not_found")
     # Anything but a plain event number (as sent by EventSource) replays from the start.
     after = int(last_event_id) if last_event_id and _EVENT_ID.fullmatch(last_event_id) else 0
-    events = follow_run(state, run_id, after_seq=after, ping_s=state.settings.sse_ping_s)
+    events = await RunEvents.open(state, run_id)
     return StreamingResponse(
-        sse_stream(events), media_type="text/event-stream", headers=SSE_HEADERS
+        sse_stream(events.follow(after_seq=after, ping_s=state.settings.sse_ping_s)),
+        media_type="text/event-stream",
+        headers=SSE_HEADERS,
     )
 
 

@@ -32,9 +32,11 @@ async def create_session(
     claims: Claims, state: State, body: CreateSessionBody | None = None
 ) -> Session:
     payload = CreateSession(user_id=claims.sub, name=body.name if body else None)
-    return await request_model(
+    session = await request_model(
         state.nc, subjects.SESSIONS_CREATE, payload, Session, timeout_s=state.settings.rpc_timeout_s
     )
+    state.session_cache.put(session)  # its first message usually follows at once
+    return session
 
 
 @router.get("/session/{session_id}", response_model=Session)
@@ -81,6 +83,7 @@ async def delete_session(session_id: SessionIdPath, claims: Claims, state: State
     await request(
         state.nc, subjects.SESSIONS_DELETE, payload, timeout_s=state.settings.rpc_timeout_s
     )
+    state.session_cache.forget(session_id)  # other gateways hear the deletion event
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
