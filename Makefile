@@ -89,7 +89,7 @@ format: setup
 	.venv/bin/ruff check --fix .
 
 # The performance contract: direct model, bare relay and service side by side (bench/README.md).
-BENCH_FULL := --levels 1,10,50,100,200 --workers 1,2 --reply-tokens 200
+BENCH_FULL := --levels 1,10,50,100,200 --workers 1,2 --reply-tokens 200 --max-total-s 2700
 BENCH_QUICK := --levels 1,50 --workers 1 --reply-tokens 200 --skip-history --skip-probes --idle-streams 0 \
 	--out bench/results/quick
 

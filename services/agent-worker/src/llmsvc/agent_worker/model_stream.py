@@ -17,6 +17,7 @@ from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import httpx2
 import orjson
 from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage
 from langchain_core.messages.tool import tool_call_chunk
@@ -109,11 +110,24 @@ async def stream_reply(
         list(messages), stream=True, stream_options={"include_usage": True}
     )
     reply = StreamedReply()
-    async with model.async_client.with_streaming_response.create(**payload) as response:
-        async for data in _sse_data(response.iter_bytes()):
+    # The SDK's own low-level `post` (its way to undocumented endpoints) with the
+    # payload as langchain-openai built it: `create()` would re-validate it against the
+    # params TypedDict first, which cost ~9% of a worker's CPU under load. With
+    # `cast_to=httpx2.Response` and `stream=True` it returns the response unread.
+    response = await model.root_async_client.post(
+        "/chat/completions",
+        body=payload,
+        cast_to=httpx2.Response,
+        stream=True,
+        options={"security": {"bearer_auth": True}},
+    )
+    try:
+        async for data in _sse_data(response.aiter_bytes()):
             if data == b"[DONE]":
                 break
             reply.add(orjson.loads(data), on_text)
+    finally:
+        await response.aclose()
     return reply
 
 

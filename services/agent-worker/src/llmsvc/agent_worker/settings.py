@@ -19,7 +19,7 @@ class WorkerSettings(MongoSettings):
     model_max_tokens: int | None = Field(None, ge=1)
 
     #: Runs this worker executes at once; more wait in JetStream for another worker.
-    worker_concurrency: int = Field(32, ge=1, le=1024)
+    worker_concurrency: int = Field(64, ge=1, le=1024)
     #: How long a run's events stay replayable for resuming clients.
     run_events_ttl_s: float = Field(3600.0, ge=60)
     #: A job whose worker stops heart-beating is redelivered after this long.
