@@ -53,6 +53,8 @@ DEV_PROCS += model
 dev: export OPENAI_BASE_URL := http://127.0.0.1:$(LOCAL_MODEL_PORT)/v1
 dev: export OPENAI_MODEL := $(or $(OPENAI_MODEL),smollm2-135m-instruct)
 dev: export MODEL_MAX_TOKENS := $(or $(MODEL_MAX_TOKENS),512)
+# SmolLM2's context is 2,048 tokens per slot: the reply's 512 and the history's 1,024.
+dev: export CONTEXT_MAX_TOKENS := $(or $(CONTEXT_MAX_TOKENS),1024)
 endif
 
 dev: setup

@@ -1,1 +1,1 @@
-"""`make bench`: the performance contract of DESIGN §7, measured against mockllm."""
+"""`make bench`: the performance contract of docs/design.md §7, measured against mockllm."""

@@ -15,7 +15,7 @@ from pymongo import AsyncMongoClient
 from bench.api import Conversation
 from bench.procinfo import CpuMeter
 from bench.stats import summary
-from bench.streams import service_stream
+from bench.streams import StreamResult, service_stream
 
 #: Asks mockllm for an unpaced reply (same length): building 30 turns takes seconds.
 UNPACED = "[mock:tps=0]"
@@ -101,10 +101,81 @@ async def time_history_reads(
     }
 
 
-#: Turns measured just before each point (turn P-4 … P), of which the medians count.
-SAMPLE_TURNS = 5
+#: Turns measured at each point P (turns P-9 … P; at P = 1, the first turns of that many
+#: fresh conversations). CPU is the mean over them: /proc counts CPU in 10 ms ticks, which
+#: is coarse beside one turn's cost, so a median of single turns would be a tick multiple.
+SAMPLE_TURNS = 10
 #: The history page read at each point: what a client shows when it opens a conversation.
 READ_LIMIT = 50
+
+
+class _TurnSampler:
+    """Runs one turn and measures it: times, CPU by role, what it stored."""
+
+    def __init__(
+        self,
+        client: httpx.AsyncClient,
+        mongo: AsyncMongoClient[dict[str, Any]],
+        *,
+        agent_db: str,
+        timeout_s: float,
+        cpu: CpuMeter,
+        roles: dict[str, str],
+    ) -> None:
+        self.client, self.mongo, self.agent_db = client, mongo, agent_db
+        self.timeout_s, self.cpu, self.roles = timeout_s, cpu, roles
+
+    async def turn(self, conv: Conversation, turn: int) -> StreamResult:
+        return await service_stream(
+            self.client, conv.headers, conv.session_id, f"turn {turn} {UNPACED}", self.timeout_s
+        )
+
+    async def measured(self, conv: Conversation, turn: int) -> tuple[StreamResult, dict[str, Any]]:
+        before = await thread_storage(self.mongo, self.agent_db, conv.thread_id)
+        self.cpu.start()
+        res = await service_stream(
+            self.client, conv.headers, conv.session_id, f"turn {turn} {UNPACED}", self.timeout_s
+        )
+        phase = self.cpu.stop()
+        storage = await thread_storage(self.mongo, self.agent_db, conv.thread_id)
+        cores = phase["cores"]
+        cpu_ms = {
+            role: round(
+                sum(v for n, v in cores.items() if n.startswith(prefix)) * phase["wall_s"] * 1000,
+                2,
+            )
+            for role, prefix in self.roles.items()
+        }
+        row = {
+            "turn": turn,
+            "ok": res.ok,
+            "turn_ms": round(res.total_s * 1000, 2),
+            "ttft_ms": None if res.ttft_s is None else round(res.ttft_s * 1000, 2),
+            "cpu_ms": {**cpu_ms, "total": round(sum(cpu_ms.values()), 2)},
+            "stored_bytes": storage["bytes"],
+            "stored_docs": storage["docs"],
+            "wrote_bytes": written_bytes(before, storage),
+            "by_collection": storage["collections"],
+        }
+        return res, row
+
+
+def _point(turns: int, window: list[dict[str, Any]], read: dict[str, Any]) -> dict[str, Any]:
+    ok = [r for r in window if r["ok"]]
+    cpu = [r["cpu_ms"]["total"] for r in ok]
+    return {
+        "turns": turns,
+        "sampled_turns": len(ok),
+        "turn_ms_p50": _median([r["turn_ms"] for r in ok]),
+        "ttft_ms_p50": _median([r["ttft_ms"] for r in ok]),
+        "cpu_ms_mean": round(sum(cpu) / len(cpu), 2) if cpu else None,
+        "cpu_ms_p50": _median(list(cpu)),
+        "wrote_bytes_p50": _median([r["wrote_bytes"] for r in ok]),
+        "stored_bytes": window[-1]["stored_bytes"],
+        "stored_docs": window[-1]["stored_docs"],
+        "read": read,
+        "samples": window,
+    }
 
 
 async def measure(
@@ -120,86 +191,70 @@ async def measure(
     roles: dict[str, str],
 ) -> dict[str, Any]:
     """Grow `conv` to max(turn_points) turns (unpaced model replies). At each point P,
-    the turns P-4 … P are measured one by one: time to `done` and to the first token,
-    CPU of the service's processes, and the conversation's documents in the agent
-    database afterwards (their growth is what that turn wrote); then the newest 50
-    messages are read `reads` times."""
+    SAMPLE_TURNS turns are measured one by one (P-9 … P; for P = 1 the first turns of
+    fresh conversations of the same user): time to `done` and to the first token, CPU of
+    the service's processes, and what the turn stored in the agent database (documents
+    new or changed in size). Then the newest 50 messages are read `reads` times. Failed
+    turns are listed and left out of the figures."""
     points: list[dict[str, Any]] = []
     errors: list[str] = []
     measured = {t for p in turn_points for t in range(max(1, p - SAMPLE_TURNS + 1), p + 1)}
     mongo: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(
         mongo_uri, serverSelectionTimeoutMS=5000, timeoutMS=int(timeout_s * 1000)
     )
+    sampler = _TurnSampler(
+        client, mongo, agent_db=agent_db, timeout_s=timeout_s, cpu=cpu, roles=roles
+    )
     rows: list[dict[str, Any]] = []
     try:
-        previous: dict[str, Any] | None = None
         for turn in range(1, max(turn_points) + 1):
             if turn in measured:
-                previous = previous or await thread_storage(mongo, agent_db, conv.thread_id)
-                cpu.start()
-            res = await service_stream(
-                client, conv.headers, conv.session_id, f"turn {turn} {UNPACED}", timeout_s
-            )
+                res, row = await sampler.measured(conv, turn)
+                rows.append(row)
+            else:
+                res = await sampler.turn(conv, turn)
             if not res.ok:
                 errors.append(f"turn {turn}: {res.error}")
                 if len(errors) > 5:
                     break
-            if turn not in measured:
-                previous = None
+            if turn not in turn_points:
                 continue
-            phase = cpu.stop()
-            storage = await thread_storage(mongo, agent_db, conv.thread_id)
-            cores = phase["cores"]
-            cpu_ms = {
-                role: round(
-                    sum(v for n, v in cores.items() if n.startswith(prefix))
-                    * phase["wall_s"]
-                    * 1000,
-                    2,
-                )
-                for role, prefix in roles.items()
-            }
-            rows.append(
-                {
-                    "turn": turn,
-                    "turn_ms": round(res.total_s * 1000, 2),
-                    "ttft_ms": None if res.ttft_s is None else round(res.ttft_s * 1000, 2),
-                    "cpu_ms": {**cpu_ms, "total": round(sum(cpu_ms.values()), 2)},
-                    "stored_bytes": storage["bytes"],
-                    "stored_docs": storage["docs"],
-                    "wrote_bytes": written_bytes(previous or storage, storage),
-                    "by_collection": storage["collections"],
-                }
-            )
-            previous = storage
-            if turn in turn_points:
-                window = rows[-min(SAMPLE_TURNS, turn) :]
-                points.append(
-                    {
-                        "turns": turn,
-                        "turn_ms_p50": _median([r["turn_ms"] for r in window]),
-                        "ttft_ms_p50": _median([r["ttft_ms"] for r in window]),
-                        "cpu_ms_p50": _median([r["cpu_ms"]["total"] for r in window]),
-                        "stored_bytes": storage["bytes"],
-                        "stored_docs": storage["docs"],
-                        "read": await time_history_reads(
-                            client, conv, reads, timeout_s, limit=READ_LIMIT
-                        ),
-                        "samples": window,
-                    }
-                )
+            window = rows[-min(SAMPLE_TURNS, turn) :]
+            if turn == 1:
+                for fresh in await _fresh_conversations(client, conv, SAMPLE_TURNS - 1):
+                    _, row = await sampler.measured(fresh, 1)
+                    window.append(row)
+            read = await time_history_reads(client, conv, reads, timeout_s, limit=READ_LIMIT)
+            points.append(_point(turn, window, read))
         stats = await db_stats(mongo, agent_db)
     except Exception as exc:
         errors.append(f"history benchmark: {exc!r}"[:300])
         stats = {}
     finally:
         await mongo.close()
+    if points and points[-1]["turns"] != max(turn_points):
+        errors.append(f"stopped at turn {points[-1]['turns']} of {max(turn_points)}")
     return {
         "agent_db": agent_db,
+        "sample_turns": SAMPLE_TURNS,
         "points": points,
         "agent_db_stats_at_end": stats,
         "errors": errors,
     }
+
+
+async def _fresh_conversations(
+    client: httpx.AsyncClient, like: Conversation, n: int
+) -> list[Conversation]:
+    out = []
+    for i in range(n):
+        r = await client.post(
+            "/conversation/session", json={"name": f"first turn {i}"}, headers=like.headers
+        )
+        r.raise_for_status()
+        body = r.json()
+        out.append(Conversation(like.headers, str(body["session_id"]), str(body["thread_id"])))
+    return out
 
 
 def written_bytes(before: dict[str, Any], after: dict[str, Any]) -> int:

@@ -1,4 +1,4 @@
-"""`make bench` / `python -m bench.run`: the performance contract of DESIGN §7.
+"""`make bench` / `python -m bench.run`: the performance contract of docs/design.md §7.
 
 Starts NATS, the Mongo-compatible server, mockllm at a fixed token rate and the
 services as real processes; at each concurrency level streams replies directly from
@@ -64,7 +64,7 @@ def _int_list(text: str) -> list[int]:
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(
         prog="python -m bench.run",
-        description="Benchmark the service against mockllm (DESIGN §7).",
+        description="Benchmark the service against mockllm (docs/design.md §7).",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     p.add_argument(

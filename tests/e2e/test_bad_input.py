@@ -1,4 +1,4 @@
-"""Bad input at every gateway endpoint: a clear 4xx with the DESIGN error body, never a
+"""Bad input at every gateway endpoint: a clear 4xx with the documented error body, never a
 500, a hang or a trace, and nothing already stored is lost."""
 
 from __future__ import annotations

@@ -17,14 +17,17 @@ from tests.support.stack import Stack, wait_for_responders
 pytestmark = pytest.mark.e2e
 
 
-async def checkpoint_count(stack: Stack, thread_id: str, *, settle_on: int | None = None) -> int:
-    """Checkpoints stored for a thread; with `settle_on`, wait (up to 10 s) for that
-    count, since workers delete and prune asynchronously."""
+async def stored_count(
+    stack: Stack, thread_id: str, *, collection: str = "checkpoints", settle_on: int | None = None
+) -> int:
+    """Documents of a thread in a collection of the agent database (`checkpoints` or
+    `messages`); with `settle_on`, wait (up to 10 s) for that count, since workers delete
+    and prune asynchronously."""
     mongo: AsyncMongoClient[dict[str, object]] = AsyncMongoClient(stack.env["MONGO_URI"])
     try:
-        checkpoints = mongo[f"{stack.env['MONGO_DB']}_agent"]["checkpoints"]
+        docs = mongo[f"{stack.env['MONGO_DB']}_agent"][collection]
         for _ in range(100):
-            count = await checkpoints.count_documents({"thread_id": thread_id})
+            count = await docs.count_documents({"thread_id": thread_id})
             if settle_on is None or count == settle_on:
                 break
             await asyncio.sleep(0.1)
@@ -153,7 +156,7 @@ async def test_health_readiness_and_metrics(api: httpx.AsyncClient) -> None:
     assert "/conversation" in (await api.get("/openapi.json")).json()["paths"]
 
 
-async def test_deleting_a_conversation_removes_its_checkpoints(
+async def test_deleting_a_conversation_removes_its_messages_and_checkpoints(
     stack: Stack, api: httpx.AsyncClient
 ) -> None:
     headers = await register_and_login(api, "forget-me@example.com")
@@ -164,14 +167,16 @@ async def test_deleting_a_conversation_removes_its_checkpoints(
     thread_id = (await api.get(f"/conversation/session/{session_id}", headers=headers)).json()[
         "thread_id"
     ]
-    assert await checkpoint_count(stack, thread_id) > 0
+    assert await stored_count(stack, thread_id) > 0
+    assert await stored_count(stack, thread_id, collection="messages") == 2
     assert (
         await api.delete(f"/conversation/session/{session_id}", headers=headers)
     ).status_code == 204
     r = await api.get(f"/conversation/session/{session_id}/history", headers=headers)
     assert r.status_code == 404
     # Removed asynchronously by a worker, via JetStream.
-    assert await checkpoint_count(stack, thread_id, settle_on=0) == 0
+    assert await stored_count(stack, thread_id, settle_on=0) == 0
+    assert await stored_count(stack, thread_id, collection="messages", settle_on=0) == 0
 
 
 async def test_logout_kills_the_access_and_refresh_token_on_every_gateway(
@@ -201,7 +206,7 @@ async def test_logout_kills_the_access_and_refresh_token_on_every_gateway(
         assert (await fresh.get("/auth/me", headers=other)).status_code == 200
 
 
-async def test_a_long_conversation_keeps_one_checkpoint_and_its_memory(
+async def test_a_long_conversation_keeps_its_memory_within_the_context_budget(
     stack: Stack, api: httpx.AsyncClient
 ) -> None:
     headers = await register_and_login(api, "long-talk@example.com")
@@ -211,22 +216,41 @@ async def test_a_long_conversation_keeps_one_checkpoint_and_its_memory(
     thread_id = (await api.get(f"/conversation/session/{session_id}", headers=headers)).json()[
         "thread_id"
     ]
-    for turn in range(1, 5):
+
+    async def say(text: str) -> str:
         r = await api.post(
             "/conversation",
-            json={"message": f"turn {turn}", "session_id": session_id, "stream": False},
+            json={"message": text, "session_id": session_id, "stream": False},
             headers=headers,
         )
         assert r.status_code == 200, r.text
-        assert f"I have seen {turn} user messages" in r.json()["message"]["content"]
+        return str(r.json()["message"]["content"])
+
+    for turn in range(1, 5):
+        assert f"I have seen {turn} user messages" in await say(f"turn {turn}")
+    # One small checkpoint (this turn's state), pruned right after each reply; the
+    # messages are stored once each.
+    assert await stored_count(stack, thread_id, settle_on=1) == 1
+    assert await stored_count(stack, thread_id, collection="messages") == 8
+
+    # With a context of 4 earlier messages the model sees the last two exchanges and
+    # the new question, while history keeps every turn.
+    worker = stack.procs["worker"]
+    worker.env["CONTEXT_MAX_MESSAGES"] = "4"
+    try:
+        worker.restart()
+        await wait_for_responders(stack.env["NATS_URL"], ["agent.v1.history"])
+        assert "I have seen 3 user messages" in await say("turn 5")
+    finally:
+        del worker.env["CONTEXT_MAX_MESSAGES"]
+        worker.restart()
+        await wait_for_responders(stack.env["NATS_URL"], ["agent.v1.history"])
     history = (
         await api.get(f"/conversation/session/{session_id}/history", headers=headers)
     ).json()["messages"]
     assert [m["content"] for m in history if m["role"] == "user"] == [
-        f"turn {n}" for n in range(1, 5)
+        f"turn {n}" for n in range(1, 6)
     ]
-    # Pruned right after each reply is delivered.
-    assert await checkpoint_count(stack, thread_id, settle_on=1) == 1
 
 
 async def test_deleting_a_conversation_mid_reply_leaves_no_checkpoints(
@@ -254,4 +278,6 @@ async def test_deleting_a_conversation_mid_reply_leaves_no_checkpoints(
                 )
                 assert d.status_code == 204
     assert kinds[-1] == "done"
-    assert await checkpoint_count(stack, session["thread_id"], settle_on=0) == 0
+    thread_id = session["thread_id"]
+    assert await stored_count(stack, thread_id, settle_on=0) == 0
+    assert await stored_count(stack, thread_id, collection="messages", settle_on=0) == 0

@@ -59,6 +59,11 @@ async def test_cancel_stops_the_run(stack: Stack, headers: dict[str, str]) -> No
         assert len([e for e in seen if e.event == "token"]) < 50
         events = await stream_turn(api, headers, sid, "after cancel")
         assert events[-1].event == "done"
+        # The cancelled question stays, in history and in what the model is given.
+        assert "I have seen 2 user messages" in events[-1].data["message"]["content"]
+        r = await api.get(f"/conversation/session/{sid}/history", headers=headers)
+        users = [m["content"] for m in r.json()["messages"] if m["role"] == "user"]
+        assert users == ["long [mock:tps=10] [mock:tokens=200]", "after cancel"]
 
 
 async def test_reconnect_with_last_event_id_resumes_exactly_once(

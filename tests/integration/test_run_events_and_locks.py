@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 
 import pytest
 from nats.aio.client import Client as NATS
@@ -12,7 +13,7 @@ from llmsvc.common import subjects
 from llmsvc.common.contracts.agent import RunEvent
 from llmsvc.common.ids import new_id
 from llmsvc.common.run_lock import RunLocks
-from llmsvc.common.streams import agent_events_stream, ensure_stream
+from llmsvc.common.streams import RUN_EVENTS_MAX_CONSUMERS, agent_events_stream, ensure_stream
 
 pytestmark = pytest.mark.integration
 
@@ -138,3 +139,32 @@ async def test_retrying_a_publish_that_was_stored_is_not_mistaken_for_a_takeover
         (2, "token"),
         (3, "done"),
     ]
+
+
+async def test_run_events_stream_takes_more_open_streams_than_the_servers_default(
+    nc: NATS,
+) -> None:
+    """nats-server 2.15 caps a stream at 1,000 consumers unless it sets its own limit:
+    the 1,001st client following a run would be refused. An events stream made by an
+    earlier version (no limit of its own) is brought in line."""
+    js = nc.jetstream()
+    old = agent_events_stream(3600)
+    old.max_consumers = None
+    with contextlib.suppress(Exception):
+        await js.delete_stream(old.name)
+    await js.add_stream(old)
+    await ensure_stream(js, agent_events_stream(3600))
+    info = await js.stream_info(old.name)
+    assert info.config.max_consumers == RUN_EVENTS_MAX_CONSUMERS
+    subs = []
+    try:
+        for batch in range(11):
+            subs += await asyncio.gather(
+                *(
+                    js.subscribe(subjects.run_events(f"r{batch}-{i}"), ordered_consumer=True)
+                    for i in range(100)
+                )
+            )
+        assert len(subs) == 1100
+    finally:
+        await asyncio.gather(*(s.unsubscribe() for s in subs), return_exceptions=True)

@@ -1,6 +1,6 @@
 """The same system against a real MongoDB 7 and nats-server in containers.
 
-DESIGN §2: everything must run unchanged on real MongoDB. These machines have no
+docs/design.md §2: everything must run unchanged on real MongoDB. These machines have no
 Docker engine, so here this is reported as skipped (with the reason) rather than run;
 where Docker exists it runs a full conversation turn through the real processes.
 """

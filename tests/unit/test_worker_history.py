@@ -9,31 +9,10 @@ import pytest
 from langchain_core.messages import AIMessage, HumanMessage, ToolMessage
 
 from llmsvc.agent_worker.flows import model_error_body
-from llmsvc.agent_worker.history import page_of, to_history_message
+from llmsvc.agent_worker.history import to_history_message
 from llmsvc.agent_worker.model_stream import ModelStreamError
-from llmsvc.common.contracts.agent import HistoryMessage
-from llmsvc.common.errors import BadRequest
 
 pytestmark = pytest.mark.unit
-
-
-def msgs(n: int) -> list[HistoryMessage]:
-    return [HistoryMessage(id=f"m{i}", role="user", content=str(i)) for i in range(n)]
-
-
-def test_pages_walk_backwards_oldest_first() -> None:
-    all_ = msgs(5)
-    first = page_of(all_, limit=2, before=None)
-    assert [m.id for m in first.messages] == ["m3", "m4"] and first.next_cursor == "m3"
-    second = page_of(all_, limit=2, before=first.next_cursor)
-    assert [m.id for m in second.messages] == ["m1", "m2"] and second.next_cursor == "m1"
-    last = page_of(all_, limit=2, before=second.next_cursor)
-    assert [m.id for m in last.messages] == ["m0"] and last.next_cursor is None
-
-
-def test_unknown_cursor_is_a_bad_request() -> None:
-    with pytest.raises(BadRequest):
-        page_of(msgs(2), limit=2, before="nope")
 
 
 def test_messages_map_to_roles_and_hide_tool_traffic() -> None:

@@ -1,5 +1,5 @@
 """A stand-in gateway for the web's unit tests: a tiny FastAPI app speaking the
-DESIGN §4 contract, reached through httpx.ASGITransport (no network), plus a harness
+docs/design.md §4 contract, reached through httpx.ASGITransport (no network), plus a harness
 that runs the web app's lifespan and drives it the way a browser would."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The reply envelope every request/reply subject answers with (DESIGN §3)."""
+"""The reply envelope every request/reply subject answers with (docs/design.md §3)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Cancels for runs that no worker has started yet (DESIGN §3: such a cancel is kept).
+"""Cancels for runs that no worker has started yet (docs/design.md §3: such a cancel is kept).
 
 A running run listens on `agent.v1.runs.<id>.cancel`; a queued one has nobody
 listening, so the gateway also records the cancel here and the worker that picks

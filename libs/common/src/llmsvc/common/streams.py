@@ -19,6 +19,16 @@ def agent_jobs_stream() -> StreamConfig:
     )
 
 
+#: Consumers the run-events stream allows: one per open SSE stream on any gateway, plus
+#: the ones of streams closed within RUN_EVENTS_CONSUMER_IDLE_S. nats-server 2.15 caps a
+#: stream at 1,000 consumers unless the stream sets its own limit (and "unlimited" can no
+#: longer be asked for), which would refuse the 1,001st open stream.
+RUN_EVENTS_MAX_CONSUMERS = 200_000
+#: A run-events consumer that nobody listens to any more is deleted by the server after
+#: this long (a gateway's consumer lives as long as its client's stream).
+RUN_EVENTS_CONSUMER_IDLE_S = 10.0
+
+
 def agent_events_stream(max_age_s: float) -> StreamConfig:
     return StreamConfig(
         name=subjects.AGENT_EVENTS_STREAM,
@@ -27,6 +37,7 @@ def agent_events_stream(max_age_s: float) -> StreamConfig:
         storage=StorageType.FILE,
         max_age=max_age_s,
         duplicate_window=min(120.0, max_age_s),
+        max_consumers=RUN_EVENTS_MAX_CONSUMERS,
     )
 
 

@@ -1,4 +1,4 @@
-"""NATS subject names and JetStream stream names (DESIGN §3).
+"""NATS subject names and JetStream stream names (docs/design.md §3).
 
 A breaking change to a payload gets a new version segment, never an edit in place.
 """

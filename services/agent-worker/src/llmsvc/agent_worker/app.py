@@ -1,4 +1,4 @@
-"""The agent worker process: job loop, history replies, checkpoint clean-up."""
+"""The agent worker process: job loop, history replies, conversation clean-up."""
 
 from __future__ import annotations
 
@@ -7,20 +7,22 @@ import contextlib
 import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from typing import Any
 
 import openai
 from langchain_openai import ChatOpenAI
 from nats.aio.client import Client as NATS
 from nats.aio.msg import Msg
 from pydantic import SecretStr
-from pymongo import MongoClient
+from pymongo import AsyncMongoClient, MongoClient
 
+from llmsvc.agent_worker.checkpoint_migration import migrate_checkpoint_messages
 from llmsvc.agent_worker.checkpointer import PruningMongoDBSaver
 from llmsvc.agent_worker.cleanup import run_cleanup
 from llmsvc.agent_worker.flows import RunExecutor
 from llmsvc.agent_worker.graph import build_graph
-from llmsvc.agent_worker.history import HistoryReader
 from llmsvc.agent_worker.jobs import JobLoop
+from llmsvc.agent_worker.message_store import ContextBudget, MessageStore
 from llmsvc.agent_worker.settings import WorkerSettings
 from llmsvc.common import subjects
 from llmsvc.common.contracts.agent import HistoryRequest
@@ -59,6 +61,7 @@ def build_model(settings: WorkerSettings, http_client: openai.DefaultAioHttpClie
 class WorkerState:
     nc: NATS
     mongo: MongoClient[dict[str, object]]
+    amongo: AsyncMongoClient[dict[str, Any]]
     jobs: JobLoop
     tasks: list[asyncio.Task[None]]
 
@@ -80,6 +83,13 @@ async def lifespan(settings: WorkerSettings) -> AsyncIterator[WorkerState]:
     saver = await asyncio.to_thread(
         PruningMongoDBSaver, mongo, db_name=settings.database_name("agent")
     )
+    amongo: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(
+        settings.mongo_uri, tz_aware=True, appname="agent-worker"
+    )
+    agent_db = amongo[settings.database_name("agent")]
+    store = MessageStore(agent_db)
+    await store.ensure_indexes()
+    await migrate_checkpoint_messages(agent_db, saver, store)
     http_client = openai.DefaultAioHttpClient()
     graph = build_graph(build_model(settings, http_client), saver)
     executor = RunExecutor(
@@ -89,6 +99,10 @@ async def lifespan(settings: WorkerSettings) -> AsyncIterator[WorkerState]:
         locks=locks,
         cancels=cancels,
         saver=saver,
+        store=store,
+        budget=ContextBudget(
+            max_tokens=settings.context_max_tokens, max_messages=settings.context_max_messages
+        ),
         prune_checkpoints=settings.checkpoint_keep == "latest",
         lock_renew_every_s=settings.run_lock_ttl_s / 4,
     )
@@ -99,8 +113,6 @@ async def lifespan(settings: WorkerSettings) -> AsyncIterator[WorkerState]:
         ack_wait_s=settings.job_ack_wait_s,
         max_deliver=settings.job_max_deliver,
     )
-    history = HistoryReader(graph)
-
     # nats-py runs one subscription's callbacks one at a time: answer each read in a
     # task of its own (bounded), so a slow read does not hold up the others.
     history_slots = asyncio.Semaphore(64)
@@ -108,7 +120,7 @@ async def lifespan(settings: WorkerSettings) -> AsyncIterator[WorkerState]:
 
     async def answer_history(msg: Msg) -> None:
         async with history_slots:
-            reply = await handle_request(msg.data, HistoryRequest, history.read)
+            reply = await handle_request(msg.data, HistoryRequest, store.page)
             with contextlib.suppress(Exception):
                 await msg.respond(_json(reply))
 
@@ -118,10 +130,13 @@ async def lifespan(settings: WorkerSettings) -> AsyncIterator[WorkerState]:
         task.add_done_callback(history_tasks.discard)
 
     await nc.subscribe(subjects.AGENT_HISTORY, queue=subjects.AGENT_QUEUE, cb=on_history)
-    tasks = [asyncio.create_task(jobs.run()), asyncio.create_task(run_cleanup(js, saver, locks))]
+    tasks = [
+        asyncio.create_task(jobs.run()),
+        asyncio.create_task(run_cleanup(js, saver, store, locks)),
+    ]
     log.info("worker_started", model=settings.openai_model, base_url=settings.openai_base_url)
     try:
-        yield WorkerState(nc=nc, mongo=mongo, jobs=jobs, tasks=tasks)
+        yield WorkerState(nc=nc, mongo=mongo, amongo=amongo, jobs=jobs, tasks=tasks)
     finally:
         for task in tasks:
             task.cancel()
@@ -133,6 +148,7 @@ async def lifespan(settings: WorkerSettings) -> AsyncIterator[WorkerState]:
         with contextlib.suppress(Exception):
             await nc.close()
         mongo.close()
+        await amongo.close()
         await http_client.aclose()
         log.info("worker_stopped")
 

@@ -1,4 +1,4 @@
-"""Deleting a conversation's checkpoints once its session is deleted.
+"""Deleting a conversation's messages and checkpoints once its session is deleted.
 
 Durable on JetStream, so a deletion announced while every worker is down is still
 carried out when one comes back."""
@@ -13,6 +13,7 @@ from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig
 from pydantic import ValidationError
 
+from llmsvc.agent_worker.message_store import MessageStore
 from llmsvc.common import subjects
 from llmsvc.common.contracts.sessions import SessionDeleted
 from llmsvc.common.logging import get_logger
@@ -22,7 +23,10 @@ log = get_logger(__name__)
 
 
 async def run_cleanup(
-    js: JetStreamContext, saver: BaseCheckpointSaver[str], locks: RunLocks
+    js: JetStreamContext,
+    saver: BaseCheckpointSaver[str],
+    store: MessageStore,
+    locks: RunLocks,
 ) -> None:
     sub = await js.pull_subscribe(
         subjects.SESSIONS_DELETED,
@@ -52,15 +56,16 @@ async def run_cleanup(
                 await msg.term()
                 continue
             if await locks.holder(event.session_id) is not None:
-                # A run of this conversation is active or queued: it writes its checkpoint
-                # when it ends, so delete after that, or the checkpoint would outlive it.
+                # A run of this conversation is active or queued: it stores its messages
+                # when it ends, so delete after that, or they would outlive the session.
                 await msg.nak(delay=2)
                 continue
             try:
+                await store.delete_thread(event.thread_id)
                 await saver.adelete_thread(event.thread_id)
             except Exception:
                 log.exception("checkpoint_delete_failed", thread_id=event.thread_id)
                 await msg.nak(delay=5)
                 continue
-            log.info("checkpoints_deleted", thread_id=event.thread_id)
+            log.info("conversation_deleted", thread_id=event.thread_id)
             await msg.ack()

@@ -1,7 +1,7 @@
 """Publishing one run's events to JetStream with a per-run `seq`.
 
 Tokens are coalesced only while a publish is in flight: at a low token rate every
-token is its own event, under load several tokens share one (DESIGN §2 measurements).
+token is its own event, under load several tokens share one (docs/design.md §2).
 """
 
 from __future__ import annotations

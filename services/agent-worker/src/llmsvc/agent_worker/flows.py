@@ -8,15 +8,18 @@ from typing import Any
 
 import httpx2
 import openai
-from langchain_core.messages import HumanMessage
+from langchain_core.messages import HumanMessage, RemoveMessage
 from langchain_core.runnables import RunnableConfig
 from langgraph.checkpoint.base import BaseCheckpointSaver
+from langgraph.graph import MessagesState
+from langgraph.graph.message import REMOVE_ALL_MESSAGES
 from nats.aio.client import Client as NATS
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 
 from llmsvc.agent_worker.events import RunEventPublisher, RunFenced, last_event
 from llmsvc.agent_worker.graph import AgentGraph, RunContext, assistant_message_id
+from llmsvc.agent_worker.message_store import ContextBudget, MessageStore, TurnMemory
 from llmsvc.agent_worker.model_stream import ModelStreamError
 from llmsvc.common import subjects
 from llmsvc.common.contracts.agent import EventType, RunJob
@@ -54,9 +57,13 @@ class RunExecutor:
         locks: RunLocks,
         cancels: RunCancels,
         saver: BaseCheckpointSaver[Any],
+        store: MessageStore,
+        budget: ContextBudget,
         prune_checkpoints: bool,
         lock_renew_every_s: float,
     ) -> None:
+        self._store = store
+        self._budget = budget
         self._cancels = cancels
         self._saver = saver
         self._prune_checkpoints = prune_checkpoints
@@ -82,15 +89,29 @@ class RunExecutor:
         if previous is not None and previous.event.terminal:
             log.info("run_already_finished", run_id=job.run_id)
             return
+        memory = TurnMemory(
+            self._store,
+            job.thread_id,
+            self._budget,
+            own_ids=(job.message_id, assistant_message_id(job.run_id)),
+        )
+        memory.prefetch()
         # Listen for a cancel before clients learn the run id from `metadata`: the
         # subscription goes to the server before the `metadata` publish on this connection.
         cancel = CancelRequest()
-        cancel_sub = await self._nc.subscribe(subjects.run_cancel(job.run_id), cb=cancel.on_message)
+        try:
+            cancel_sub = await self._nc.subscribe(
+                subjects.run_cancel(job.run_id), cb=cancel.on_message
+            )
+        except BaseException:
+            await memory.close()
+            raise
         try:
             _, cancelled_in_queue = await asyncio.gather(
                 self._claim(job), self._cancels.requested_by(job.run_id, job.user_id)
             )
         except BaseException:
+            await memory.close()
             with contextlib.suppress(Exception):
                 await cancel_sub.unsubscribe()
             raise
@@ -107,7 +128,7 @@ class RunExecutor:
             opening = ("reset", {"reason": "run restarted"})
         announce = pub.publish_first(*opening)
         try:
-            terminal = await self._run(job, pub, cancel)
+            terminal = await self._run(job, pub, cancel, memory)
             await announce
         except BaseException:
             announce.cancel()
@@ -116,6 +137,7 @@ class RunExecutor:
             await pub.close()
             raise
         finally:
+            await memory.close()
             with contextlib.suppress(Exception):
                 await cancel_sub.unsubscribe()
         if pub.fenced:  # another worker runs it now; the lock and the ending are its own
@@ -169,7 +191,7 @@ class RunExecutor:
             log.warning("run_lock_release_failed", run_id=job.run_id, error=repr(exc))
 
     async def _run(
-        self, job: RunJob, pub: RunEventPublisher, cancel: CancelRequest
+        self, job: RunJob, pub: RunEventPublisher, cancel: CancelRequest, memory: TurnMemory
     ) -> tuple[EventType, dict[str, Any]]:
         """Stream the reply; return the terminal event to publish."""
         cancelled: tuple[EventType, dict[str, Any]] = (
@@ -178,7 +200,12 @@ class RunExecutor:
         )
         if cancel.requested:
             return cancelled
-        task = asyncio.create_task(self._stream_reply(job, pub))
+        question = HumanMessage(
+            content=job.message,
+            id=job.message_id,
+            response_metadata={"created_at": job.created_at.isoformat()},
+        )
+        task = asyncio.create_task(self._stream_reply(job, pub, question, memory))
         cancel.task = task
         renewer = asyncio.create_task(self._renew_lock(job))
         try:
@@ -186,40 +213,48 @@ class RunExecutor:
         except asyncio.CancelledError:
             if not cancel.requested:
                 raise  # the worker is stopping: another one takes the run over
+            await self._keep_question(memory, question)
             return cancelled
         except Exception as exc:
             body = model_error_body(exc)
             if body is None:
                 raise  # not the model's failure: retried from the queue
             log.warning("run_failed", run_id=job.run_id, error=repr(exc))
+            await self._keep_question(memory, question)
             return ("error", body)
         finally:
             renewer.cancel()
 
-    async def _stream_reply(self, job: RunJob, pub: RunEventPublisher) -> dict[str, Any]:
+    async def _keep_question(self, memory: TurnMemory, question: HumanMessage) -> None:
+        """A run that ended without a reply still leaves the user's message in history."""
+        try:
+            await memory.remember([question])
+        except Exception as exc:  # storage only; the run's ending is published anyway
+            log.warning("question_store_failed", message_id=question.id, error=repr(exc))
+
+    async def _stream_reply(
+        self, job: RunJob, pub: RunEventPublisher, question: HumanMessage, memory: TurnMemory
+    ) -> dict[str, Any]:
         config: RunnableConfig = {"configurable": {"thread_id": job.thread_id}}
-        message = HumanMessage(
-            content=job.message,
-            id=job.message_id,
-            response_metadata={"created_at": job.created_at.isoformat()},
-        )
-        # One checkpoint per turn, written when the graph finishes, instead of one per
-        # step: a run that dies midway is re-run from its job (the question keeps its
-        # id, so it is never stored twice), so the intermediate ones buy nothing.
+        # The graph's state is this turn alone: the previous turn's is dropped and the
+        # earlier turns come from the message store. One checkpoint per turn, written
+        # when the graph finishes, instead of one per step: a run that dies midway is
+        # re-run from its job (the question keeps its id, so it is never stored twice).
+        # add_messages reads RemoveMessage as an update, which MessagesState does not type.
+        drop_previous_turn = RemoveMessage(id=REMOVE_ALL_MESSAGES)
+        turn: MessagesState = {"messages": [drop_previous_turn, question]}  # type: ignore[list-item]
         state = await self._graph.ainvoke(
-            {"messages": [message]},
+            turn,
             config,
-            context=RunContext(run_id=job.run_id, on_text=pub.token),
+            context=RunContext(run_id=job.run_id, on_text=pub.token, memory=memory),
             durability="exit",
         )
+        # Stored before `done` is published: history read after `done` includes them.
+        await memory.remember(state["messages"])
         reply = state["messages"][-1]
         usage = reply.usage_metadata or {}
         return {
-            "message": {
-                "id": assistant_message_id(job.run_id),
-                "role": "assistant",
-                "content": reply.text,
-            },
+            "message": {"id": reply.id, "role": "assistant", "content": reply.text},
             "usage": {
                 "input_tokens": usage.get("input_tokens", 0),
                 "output_tokens": usage.get("output_tokens", 0),

@@ -1,4 +1,9 @@
-"""The LangGraph agent: one model node over the conversation's messages."""
+"""The LangGraph agent: one model node over this turn's messages.
+
+The graph's state holds only the turn being worked on (the question and the reply), so
+its checkpoint stays the same size however long the conversation grows. The earlier
+turns come from the message store (`TurnMemory`), cut to the context budget.
+"""
 
 from __future__ import annotations
 
@@ -12,6 +17,7 @@ from langgraph.graph import END, START, MessagesState, StateGraph
 from langgraph.graph.state import CompiledStateGraph
 from langgraph.runtime import Runtime
 
+from llmsvc.agent_worker.message_store import TurnMemory
 from llmsvc.agent_worker.model_stream import stream_reply
 from llmsvc.common.ids import utcnow
 
@@ -28,6 +34,8 @@ class RunContext:
     run_id: str
     #: Called with each text delta of the model's reply, as it arrives.
     on_text: Callable[[str], None]
+    #: The conversation's earlier turns, as far as they fit the model's context budget.
+    memory: TurnMemory
 
 
 AgentGraph = CompiledStateGraph[MessagesState, RunContext, MessagesState, MessagesState]
@@ -38,7 +46,8 @@ def build_graph(model: ChatOpenAI, checkpointer: BaseCheckpointSaver[Any]) -> Ag
         state: MessagesState, runtime: Runtime[RunContext]
     ) -> dict[str, list[Any]]:
         ctx = runtime.context
-        reply = await stream_reply(model, state["messages"], ctx.on_text)
+        context = [*await ctx.memory.earlier(), *state["messages"]]
+        reply = await stream_reply(model, context, ctx.on_text)
         message = reply.message(
             message_id=assistant_message_id(ctx.run_id), created_at=utcnow().isoformat()
         )

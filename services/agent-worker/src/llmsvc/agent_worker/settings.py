@@ -28,6 +28,14 @@ class WorkerSettings(MongoSettings):
     #: Time-to-live of the "one active run per conversation" lock; renewed while running.
     run_lock_ttl_s: int = Field(120, ge=10)
 
+    #: The model's context: the newest earlier messages of the conversation that fit in
+    #: this many tokens (langchain-core's approximate count) go with each new message;
+    #: older ones stay in history but are not sent. Leave room for the reply within the
+    #: model's context window.
+    context_max_tokens: int = Field(16000, ge=256)
+    #: And at most this many earlier messages, whatever their size.
+    context_max_messages: int = Field(200, ge=2, le=10000)
+
     #: "latest" prunes a conversation's older checkpoints after each turn (storage grows
     #: with the conversation, not its square); "all" keeps them, e.g. for time travel.
     checkpoint_keep: Literal["latest", "all"] = "latest"

@@ -56,7 +56,16 @@ def create_app(settings: GatewaySettings) -> FastAPI:
         title="LLM Service gateway",
         version="0.1.0",
         lifespan=lifespan,
-        description="Persistent, streaming LLM conversations. See DESIGN.md §4.",
+        description=(
+            "Persistent, streaming LLM conversations. Authenticate with "
+            "`Authorization: Bearer <access token>` from `/auth/login`. Every error is "
+            '`{"error": {"code": "snake_case", "message": "..."}}` with the HTTP status '
+            "(validation errors: 422 with `fields`). `POST /conversation` streams the reply "
+            "as Server-Sent Events: `metadata`, `token`s (`reset`: discard the partial "
+            "text), then one of `done`, `error`, `cancelled`; each event's `id` is its "
+            "sequence number. Reconnect to `GET /conversation/runs/{run_id}/events` "
+            "with `Last-Event-ID` to resume."
+        ),
     )
     install_error_handlers(app)
     for router in (health.router, auth.router, sessions.router, conversation.router):

@@ -1,4 +1,4 @@
-"""One renderer for every error the gateway returns (DESIGN §4 error body)."""
+"""One renderer for every error the gateway returns (docs/design.md §4 error body)."""
 
 from __future__ import annotations
 

@@ -19,6 +19,7 @@ from llmsvc.common.errors import Conflict, NotFound, Unavailable
 from llmsvc.common.ids import new_id, utcnow
 from llmsvc.common.logging import get_logger
 from llmsvc.common.nats_client import request_model
+from llmsvc.common.streams import RUN_EVENTS_CONSUMER_IDLE_S
 from llmsvc.gateway.metrics import (
     EVENT_STREAMS_OPEN,
     EVENTS_RELAYED,
@@ -157,12 +158,22 @@ class RunEvents:
 
     @classmethod
     async def open(cls, state: GatewayState, run_id: str) -> RunEvents:
-        sub = await state.js.subscribe(
-            subjects.run_events(run_id),
-            ordered_consumer=True,
-            deliver_policy=DeliverPolicy.ALL,
-            inactive_threshold=60.0,
-        )
+        """503 `events_unavailable` (with the run id, which a queued run keeps) when
+        JetStream refuses the consumer."""
+        try:
+            sub = await state.js.subscribe(
+                subjects.run_events(run_id),
+                ordered_consumer=True,
+                deliver_policy=DeliverPolicy.ALL,
+                inactive_threshold=RUN_EVENTS_CONSUMER_IDLE_S,
+            )
+        except Exception as exc:
+            log.warning("run_events_open_failed", run_id=run_id, error=repr(exc))
+            raise Unavailable(
+                "the run's events cannot be followed now; try again",
+                code="events_unavailable",
+                run_id=run_id,
+            ) from exc
         return cls(sub, run_id)
 
     async def close(self) -> None:

@@ -1,4 +1,4 @@
-"""Server-Sent Events framing (DESIGN §4)."""
+"""Server-Sent Events framing (docs/design.md §4)."""
 
 from __future__ import annotations
 

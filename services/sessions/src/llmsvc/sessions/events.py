@@ -1,5 +1,5 @@
 """Announcing deletions on JetStream, so a conversation's checkpoints go even if no
-agent worker is up at that moment (DESIGN §3)."""
+agent worker is up at that moment (docs/design.md §3)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Configuration of the sessions service, from the environment (see DESIGN §6)."""
+"""Configuration of the sessions service, from the environment (see docs/design.md §6)."""
 
 from __future__ import annotations
 

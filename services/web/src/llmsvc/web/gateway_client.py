@@ -1,4 +1,4 @@
-"""Typed calls to the gateway's HTTP API (DESIGN §4), over one shared httpx client.
+"""Typed calls to the gateway's HTTP API (docs/design.md §4), over one shared httpx client.
 
 Auth calls return parsed models; conversation calls return the raw `httpx.Response`
 because the web relays their status and body to the page unchanged. Streaming calls

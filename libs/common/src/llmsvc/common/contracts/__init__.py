@@ -1,1 +1,1 @@
-"""Typed payloads for every NATS subject (DESIGN §3). Unknown fields are ignored."""
+"""Typed payloads for every NATS subject (docs/design.md §3). Unknown fields are ignored."""

@@ -1,4 +1,4 @@
-"""JSON API for the chat page's JavaScript, relayed to the gateway (DESIGN §4).
+"""JSON API for the chat page's JavaScript, relayed to the gateway (docs/design.md §4).
 
 Every unsafe method needs the X-CSRF-Token header. Gateway statuses and error bodies
 pass through unchanged, so the page sees e.g. `409 run_active` as the gateway sent it.

@@ -1,4 +1,4 @@
-"""Server-rendered pages (DESIGN §5) and health checks."""
+"""Server-rendered pages (docs/design.md §5) and health checks."""
 
 from __future__ import annotations
 

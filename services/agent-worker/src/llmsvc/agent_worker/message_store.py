@@ -1,0 +1,249 @@
+"""A conversation's messages, each stored once: its history and the model's context.
+
+One document per message in the agent database's `messages` collection:
+
+    {thread_id, id, seq, offset, role, tokens, message}
+
+`message` is langchain-core's serialised form (`message_to_dict`); `seq` orders a
+thread's messages (1, 2, …; a retried run's messages keep theirs, so there may be gaps);
+`role` is the history role (`user`, `assistant`, `system`, `tool`); `tokens` is
+langchain-core's approximate size of the message for the model and `offset` the tokens of
+the thread's messages before it. `threads` holds one counter per conversation,
+`{_id: thread_id, last_seq, tokens}`, from which appends take their `seq` and `offset`.
+
+A turn writes its own messages and nothing else, so its cost does not grow with the
+conversation; the LangGraph checkpoint holds only the turn being worked on. Every read
+is bounded by an index range, never "all of the thread, sorted, first N" (which the
+Mongo-compatible server used in development answers by sorting the whole thread in
+memory): history pages ask for windows of `seq`, the model's context for the messages
+whose `offset` is within the token budget of the thread's total. Indexes:
+`(thread_id, id)` unique, so a retried run replaces its reply instead of adding one;
+`(thread_id, seq)` for history; `(thread_id, offset)` for the context.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from langchain_core.messages import BaseMessage, message_to_dict, messages_from_dict
+from langchain_core.messages.utils import count_tokens_approximately
+from pymongo import ASCENDING, DESCENDING, ReturnDocument, UpdateOne
+from pymongo.asynchronous.collection import AsyncCollection
+from pymongo.asynchronous.database import AsyncDatabase
+
+from llmsvc.agent_worker.history import VISIBLE_ROLES, role_of, to_history_message
+from llmsvc.common.contracts.agent import HistoryPage, HistoryRequest
+from llmsvc.common.errors import BadRequest
+
+Doc = dict[str, Any]
+
+
+class MessageStore:
+    def __init__(self, db: AsyncDatabase[Doc]) -> None:
+        self._messages: AsyncCollection[Doc] = db["messages"]
+        self._threads: AsyncCollection[Doc] = db["threads"]
+
+    async def ensure_indexes(self) -> None:
+        await self._messages.create_index(
+            [("thread_id", ASCENDING), ("id", ASCENDING)], unique=True, name="thread_message"
+        )
+        await self._messages.create_index(
+            [("thread_id", ASCENDING), ("seq", DESCENDING)], name="thread_seq"
+        )
+        await self._messages.create_index(
+            [("thread_id", ASCENDING), ("offset", ASCENDING)], name="thread_offset"
+        )
+
+    async def append(self, thread_id: str, messages: Sequence[BaseMessage]) -> None:
+        """Store `messages` in this order after the thread's others. A message stored
+        before (same id, e.g. by an earlier attempt of the same run) keeps its place and
+        takes the new content."""
+        if not messages:
+            return
+        if any(m.id is None for m in messages):
+            raise ValueError("a stored message needs an id")
+        sizes = [count_tokens_approximately([m]) for m in messages]
+        counter = await self._threads.find_one_and_update(
+            {"_id": thread_id},
+            {"$inc": {"last_seq": len(messages), "tokens": sum(sizes)}},
+            upsert=True,
+            return_document=ReturnDocument.AFTER,
+        )
+        if counter is None:  # not with upsert and ReturnDocument.AFTER
+            raise RuntimeError(f"no message counter for thread {thread_id}")
+        seq = int(counter["last_seq"]) - len(messages)
+        offset = int(counter["tokens"]) - sum(sizes)
+        ops = []
+        for message, size in zip(messages, sizes, strict=True):
+            seq += 1
+            ops.append(
+                UpdateOne(
+                    {"thread_id": thread_id, "id": message.id},
+                    {
+                        "$set": {
+                            "role": role_of(message),
+                            "tokens": size,
+                            "message": message_to_dict(message),
+                        },
+                        "$setOnInsert": {"seq": seq, "offset": offset},
+                    },
+                    upsert=True,
+                )
+            )
+            offset += size
+        await self._messages.bulk_write(ops, ordered=True)
+
+    async def _counter(self, thread_id: str) -> tuple[int, int]:
+        """The thread's last `seq` and the tokens of all its messages."""
+        doc = await self._threads.find_one({"_id": thread_id})
+        return (0, 0) if doc is None else (int(doc["last_seq"]), int(doc.get("tokens", 0)))
+
+    async def last_seq(self, thread_id: str) -> int:
+        return (await self._counter(thread_id))[0]
+
+    async def has_thread(self, thread_id: str) -> bool:
+        return await self.last_seq(thread_id) > 0
+
+    async def _newest_first(
+        self, thread_id: str, *, before_seq: int, width: int
+    ) -> AsyncIterator[Doc]:
+        """The thread's messages with `seq` < `before_seq`, newest first, read in windows
+        of `seq` (the first `width` wide, then doubling) for as long as the caller wants
+        more. A window query is bounded by the index on every server; "all of the thread,
+        sorted, first N" is not on the development server, whose planner sorts the
+        thread's documents in memory."""
+        upper = before_seq
+        while upper > 1:
+            lower = max(1, upper - width)
+            docs = await self._messages.find(
+                {"thread_id": thread_id, "seq": {"$gte": lower, "$lt": upper}},
+                projection={"_id": 0},
+                sort=[("seq", DESCENDING)],
+            ).to_list()
+            for doc in docs:
+                yield doc
+            upper, width = lower, width * 2
+
+    async def recent(
+        self, thread_id: str, *, max_tokens: int, max_messages: int, exclude: Iterable[str] = ()
+    ) -> list[BaseMessage]:
+        """The newest messages of the thread that fit in `max_tokens` (at most
+        `max_messages`), oldest first and starting with a user message, so no reply or
+        tool result is sent without what it answers.
+
+        One query reads exactly those: a message fits when the tokens from it to the
+        thread's end (its `offset` against the thread's total) are within the budget,
+        and the index on `offset` bounds what the server examines to the budget."""
+        last_seq, total = await self._counter(thread_id)
+        if last_seq == 0:
+            return []
+        # One range only, and no hint: the development server scans the collection for
+        # two ranges and is slow with hints.
+        docs = await self._messages.find(
+            {"thread_id": thread_id, "offset": {"$gte": total - max_tokens}},
+            projection={"_id": 0, "id": 1, "seq": 1, "role": 1, "message": 1},
+            sort=[("offset", DESCENDING)],
+            limit=max_messages,
+        ).to_list()
+        skip = set(exclude)
+        picked = sorted((d for d in docs if d["id"] not in skip), key=lambda d: int(d["seq"]))
+        first_question = next((i for i, d in enumerate(picked) if d["role"] == "user"), None)
+        picked = [] if first_question is None else picked[first_question:]
+        return messages_from_dict([d["message"] for d in picked])
+
+    async def page(self, req: HistoryRequest) -> HistoryPage:
+        """The `limit` visible messages just before the `before` message (or the newest),
+        oldest first; `next_cursor` names the oldest of them when older ones exist."""
+        if req.before is None:
+            before_seq = await self.last_seq(req.thread_id) + 1
+        else:
+            anchor = await self._messages.find_one(
+                {"thread_id": req.thread_id, "id": req.before}, projection={"seq": 1}
+            )
+            if anchor is None:
+                raise BadRequest(
+                    "cursor does not name a message of this conversation", code="invalid_cursor"
+                )
+            before_seq = int(anchor["seq"])
+        # Roles are filtered here rather than in the query, which would then not be
+        # served by the index on the development server.
+        docs: list[Doc] = []
+        async for doc in self._newest_first(
+            req.thread_id, before_seq=before_seq, width=req.limit + 1
+        ):
+            if doc["role"] in VISIBLE_ROLES:
+                docs.append(doc)
+                if len(docs) > req.limit:
+                    break
+        more = len(docs) > req.limit
+        docs = docs[: req.limit]
+        docs.reverse()
+        stored = messages_from_dict([d["message"] for d in docs])
+        messages = [m for m in map(to_history_message, stored) if m is not None]
+        return HistoryPage(
+            messages=messages, next_cursor=messages[0].id if more and messages else None
+        )
+
+    async def delete_thread(self, thread_id: str) -> None:
+        await self._messages.delete_many({"thread_id": thread_id})
+        await self._threads.delete_one({"_id": thread_id})
+
+
+@dataclass(frozen=True)
+class ContextBudget:
+    """How much of a conversation's past goes to the model with each new message."""
+
+    #: langchain-core's approximate token count of the earlier messages.
+    max_tokens: int
+    max_messages: int
+
+
+class TurnMemory:
+    """What one run knows of its conversation: the earlier turns it gives the model
+    (read once, within the budget) and where this turn's messages go when it ends."""
+
+    def __init__(
+        self,
+        store: MessageStore,
+        thread_id: str,
+        budget: ContextBudget,
+        *,
+        own_ids: Iterable[str] = (),
+    ) -> None:
+        self._store = store
+        self._thread_id = thread_id
+        self._budget = budget
+        #: This run's messages, which a retried run may already have stored.
+        self._own_ids = set(own_ids)
+        self._loading: asyncio.Task[list[BaseMessage]] | None = None
+
+    def prefetch(self) -> asyncio.Task[list[BaseMessage]]:
+        """Start reading the earlier turns now, while the run does other round trips."""
+        if self._loading is None:
+            self._loading = asyncio.create_task(
+                self._store.recent(
+                    self._thread_id,
+                    max_tokens=self._budget.max_tokens,
+                    max_messages=self._budget.max_messages,
+                    exclude=self._own_ids,
+                )
+            )
+        return self._loading
+
+    async def earlier(self) -> list[BaseMessage]:
+        return await self.prefetch()
+
+    async def close(self) -> None:
+        """Drop a read that is no longer wanted (the run did not start)."""
+        if self._loading is not None and not self._loading.done():
+            self._loading.cancel()
+            with contextlib.suppress(BaseException):
+                await self._loading
+
+    async def remember(self, turn: Sequence[BaseMessage]) -> None:
+        """Store this turn's messages after the conversation's earlier ones."""
+        await self._store.append(self._thread_id, turn)
