@@ -69,7 +69,7 @@ dev: setup
 	for p in $$procs; do case $$p in *=*) names="$$names $${p%%=*}"; conc="$$conc,$$p";; *) names="$$names $$p";; esac; done; \
 	exec .venv/bin/honcho -f Procfile.dev start -c "$${conc#,}" $$names
 
-test: setup browser
+test: setup browser lint
 	.venv/bin/pytest
 
 test-unit: setup

@@ -41,11 +41,13 @@ async def measure(
         body = {"message": f"idle {i}", "stream": True}
         try:
             await gate.acquire()
+            released = False
             try:
                 async with client.stream(
                     "POST", "/conversation", json=body, headers=users[i % len(users)]
                 ) as r:
                     gate.release()
+                    released = True
                     if r.status_code != 200:
                         kind = f"http_{r.status_code}"
                         errors[kind] = errors.get(kind, 0) + 1
@@ -54,10 +56,9 @@ async def measure(
                     if opened == streams:
                         all_open.set()
                     await release.wait()
-            except BaseException:
-                if gate.locked():
+            finally:
+                if not released:
                     gate.release()
-                raise
         except Exception as exc:
             kind = type(exc).__name__
             errors[kind] = errors.get(kind, 0) + 1

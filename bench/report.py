@@ -39,15 +39,28 @@ def _keeps_up(side: dict[str, Any] | None, added: dict[str, Any] | None) -> bool
     return rate is not None and rate >= KEEPS_UP
 
 
-def capacity(levels: list[dict[str, Any]], line: str) -> dict[str, Any] | None:
+def capacity(
+    levels: list[dict[str, Any]], line: str, slots: int | None = None
+) -> dict[str, Any] | None:
     """The largest measured concurrency at which `line` ("service" or "relay") still
-    delivers ≥ 0.99× the model's per-stream rate without errors, and its token rate."""
+    delivers ≥ 0.99× the model's per-stream rate without errors, with its token rates:
+    `tokens_per_s` over the whole level (ramp-up and tail included) and
+    `sustained_tokens_per_s`, the streams running at once (at most `slots`, the
+    workers' run slots: more wait in the queue) × the per-stream rate p50."""
     added_key = "added" if line == "service" else "relay_added"
     best: dict[str, Any] | None = None
     for lv in sorted(levels, key=lambda x: x["concurrency"]):
-        if not _keeps_up(lv.get(line), lv.get(added_key)):
+        side = lv.get(line)
+        if not _keeps_up(side, lv.get(added_key)):
             break
-        best = {"streams": lv["concurrency"], "tokens_per_s": lv[line]["throughput_tps"]}
+        assert side is not None
+        running = lv["concurrency"] if slots is None else min(lv["concurrency"], slots)
+        rate = (side.get("stream_rate_tps") or {}).get("p50")
+        best = {
+            "streams": lv["concurrency"],
+            "tokens_per_s": side["throughput_tps"],
+            "sustained_tokens_per_s": None if rate is None else round(running * rate, 1),
+        }
     return best
 
 
@@ -58,10 +71,12 @@ def summarize(results: dict[str, Any]) -> dict[str, Any]:
     for lv in levels:
         by_workers.setdefault(int(lv.get("workers", 1)), []).append(lv)
     out: dict[str, Any] = {"capacity": {}}
+    per_worker = (results.get("parameters") or {}).get("worker_concurrency")
     for workers, lvs in sorted(by_workers.items()):
+        slots = None if per_worker is None else workers * int(per_worker)
         out["capacity"][str(workers)] = {
-            "service": capacity(lvs, "service"),
-            "relay": capacity(lvs, "relay"),
+            "service": capacity(lvs, "service", slots),
+            "relay": capacity(lvs, "relay", slots),
         }
     one = {lv["concurrency"]: lv for lv in by_workers.get(min(by_workers, default=1), [])}
     points = (results.get("history") or {}).get("points", [])

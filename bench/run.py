@@ -321,7 +321,13 @@ class Bench:
         async with _client(max_conn=4, timeout_s=timeout) as direct:
             for i in range(WARMUP_REQUESTS):
                 await baseline_stream(direct, self.model_url, MODEL, f"warm-up {i}", timeout)
-        errors = []
+        errors: list[str | None] = []
+        if self.relay_url:
+            async with _client(self.relay_url, max_conn=4, timeout_s=timeout) as rc:
+                for i in range(WARMUP_REQUESTS):
+                    res = await relay_stream(rc, f"warm-up {i}", timeout)
+                    if not res.ok:
+                        errors.append(f"relay: {res.error}")
         async with _client(self.stack.gateway_url, max_conn=4, timeout_s=timeout) as api:
             for i, conv in enumerate(convs):
                 res = await service_stream(
