@@ -226,12 +226,14 @@ async def test_a_long_conversation_keeps_its_memory_within_the_context_budget(
         assert r.status_code == 200, r.text
         return str(r.json()["message"]["content"])
 
-    for turn in range(1, 5):
+    for turn in range(1, 8):
         assert f"I have seen {turn} user messages" in await say(f"turn {turn}")
-    # One small checkpoint (this turn's state), pruned right after each reply; the
-    # messages are stored once each.
+    # The messages are stored once each; each checkpoint holds one turn, and older
+    # ones are pruned every 8 turns (16 messages).
+    assert await stored_count(stack, thread_id, collection="messages") == 14
+    assert await stored_count(stack, thread_id) == 7
+    assert "I have seen 8 user messages" in await say("turn 8")
     assert await stored_count(stack, thread_id, settle_on=1) == 1
-    assert await stored_count(stack, thread_id, collection="messages") == 8
 
     # With a context of 4 earlier messages the model sees the last two exchanges and
     # the new question, while history keeps every turn.
@@ -240,7 +242,7 @@ async def test_a_long_conversation_keeps_its_memory_within_the_context_budget(
     try:
         worker.restart()
         await wait_for_responders(stack.env["NATS_URL"], ["agent.v1.history"])
-        assert "I have seen 3 user messages" in await say("turn 5")
+        assert "I have seen 3 user messages" in await say("turn 9")
     finally:
         del worker.env["CONTEXT_MAX_MESSAGES"]
         worker.restart()
@@ -249,7 +251,7 @@ async def test_a_long_conversation_keeps_its_memory_within_the_context_budget(
         await api.get(f"/conversation/session/{session_id}/history", headers=headers)
     ).json()["messages"]
     assert [m["content"] for m in history if m["role"] == "user"] == [
-        f"turn {n}" for n in range(1, 6)
+        f"turn {n}" for n in range(1, 10)
     ]
 
 

@@ -151,10 +151,10 @@ async def test_run_events_stream_takes_more_open_streams_than_the_servers_defaul
     old = agent_events_stream(3600)
     old.max_consumers = None
     with contextlib.suppress(Exception):
-        await js.delete_stream(old.name)
+        await js.delete_stream(subjects.AGENT_EVENTS_STREAM)
     await js.add_stream(old)
     await ensure_stream(js, agent_events_stream(3600))
-    info = await js.stream_info(old.name)
+    info = await js.stream_info(subjects.AGENT_EVENTS_STREAM)
     assert info.config.max_consumers == RUN_EVENTS_MAX_CONSUMERS
     subs = []
     try:

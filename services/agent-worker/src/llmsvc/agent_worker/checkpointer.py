@@ -1,10 +1,10 @@
-"""The MongoDB checkpointer, keeping only each conversation's latest checkpoint.
+"""The MongoDB checkpointer, able to drop a conversation's older checkpoints.
 
-Every checkpoint holds the whole message list, so keeping them all makes storage
-grow with the square of a conversation's length. Nothing here reads older
-checkpoints (no time travel), so after each turn the older ones are pruned.
-`MongoDBSaver` does not implement `prune`; this does, for the keep-latest strategy.
-Our graph uses no DeltaChannel, so the latest checkpoint is self-contained.
+A checkpoint holds one turn's state (the conversation itself is in the message store).
+Nothing here reads older checkpoints (no time travel), so every few turns the older
+ones are pruned. `MongoDBSaver` does not implement `prune`; this does, for the
+keep-latest strategy. Our graph uses no DeltaChannel, so the latest checkpoint is
+self-contained.
 """
 
 from __future__ import annotations

@@ -30,6 +30,11 @@ from llmsvc.common.run_lock import RunLocks
 log = get_logger(__name__)
 
 
+#: Older checkpoints are pruned when a conversation's message count crosses a multiple
+#: of this (about every 8 turns), so at most about that many turns' checkpoints are kept.
+PRUNE_EVERY_MESSAGES = 16
+
+
 class RunDeferred(Exception):
     """Another run holds the conversation; the job is retried later."""
 
@@ -150,13 +155,17 @@ class RunExecutor:
             await pub.publish(*terminal)
         finally:
             await pub.close()
-        await self._prune(job)
+        await self._prune(job, memory)
 
-    async def _prune(self, job: RunJob) -> None:
-        """Drop the conversation's older checkpoints (CHECKPOINT_KEEP=latest). Safe even
-        if its next turn has begun: that turn holds its state in memory and the newest
-        checkpoint stays."""
+    async def _prune(self, job: RunJob, memory: TurnMemory) -> None:
+        """Drop the conversation's older checkpoints (CHECKPOINT_KEEP=latest) every few
+        turns: each holds one turn, so a handful cost little, and pruning is four round
+        trips to Mongo. Safe even if its next turn has begun: that turn holds its state
+        in memory and the newest checkpoint stays."""
         if not self._prune_checkpoints:
+            return
+        span = memory.stored_span
+        if span is not None and span[0] // PRUNE_EVERY_MESSAGES == span[1] // PRUNE_EVERY_MESSAGES:
             return
         try:
             await self._saver.aprune([job.thread_id], strategy="keep_latest")

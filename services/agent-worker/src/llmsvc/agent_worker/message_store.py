@@ -34,12 +34,15 @@ from langchain_core.messages.utils import count_tokens_approximately
 from pymongo import ASCENDING, DESCENDING, ReturnDocument, UpdateOne
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import BulkWriteError
 
 from llmsvc.agent_worker.history import VISIBLE_ROLES, role_of, to_history_message
 from llmsvc.common.contracts.agent import HistoryPage, HistoryRequest
 from llmsvc.common.errors import BadRequest
 
 Doc = dict[str, Any]
+
+DUPLICATE_KEY = 11000
 
 
 class MessageStore:
@@ -58,44 +61,83 @@ class MessageStore:
             [("thread_id", ASCENDING), ("offset", ASCENDING)], name="thread_offset"
         )
 
-    async def append(self, thread_id: str, messages: Sequence[BaseMessage]) -> None:
+    async def append(
+        self,
+        thread_id: str,
+        messages: Sequence[BaseMessage],
+        *,
+        counter: tuple[int, int] | None = None,
+    ) -> None:
         """Store `messages` in this order after the thread's others. A message stored
         before (same id, e.g. by an earlier attempt of the same run) keeps its place and
-        takes the new content."""
+        takes the new content.
+
+        `counter` is the thread's (last seq, tokens) as read by `recent` when only this
+        caller appends to the thread (a run holds the conversation's lock): the messages
+        and the counter are then written at once instead of one after the other."""
         if not messages:
             return
         if any(m.id is None for m in messages):
             raise ValueError("a stored message needs an id")
         sizes = [count_tokens_approximately([m]) for m in messages]
-        counter = await self._threads.find_one_and_update(
-            {"_id": thread_id},
-            {"$inc": {"last_seq": len(messages), "tokens": sum(sizes)}},
-            upsert=True,
-            return_document=ReturnDocument.AFTER,
-        )
-        if counter is None:  # not with upsert and ReturnDocument.AFTER
-            raise RuntimeError(f"no message counter for thread {thread_id}")
-        seq = int(counter["last_seq"]) - len(messages)
-        offset = int(counter["tokens"]) - sum(sizes)
-        ops = []
+        grow = {"$inc": {"last_seq": len(messages), "tokens": sum(sizes)}}
+        if counter is None:
+            doc = await self._threads.find_one_and_update(
+                {"_id": thread_id}, grow, upsert=True, return_document=ReturnDocument.AFTER
+            )
+            if doc is None:  # not with upsert and ReturnDocument.AFTER
+                raise RuntimeError(f"no message counter for thread {thread_id}")
+            seq = int(doc["last_seq"]) - len(messages)
+            offset = int(doc.get("tokens", 0)) - sum(sizes)
+        else:
+            seq, offset = counter
+        docs = []
         for message, size in zip(messages, sizes, strict=True):
             seq += 1
-            ops.append(
+            docs.append(
+                {
+                    "thread_id": thread_id,
+                    "id": message.id,
+                    "seq": seq,
+                    "offset": offset,
+                    "role": role_of(message),
+                    "tokens": size,
+                    "message": message_to_dict(message),
+                }
+            )
+            offset += size
+        writes = self._write(docs)
+        if counter is None:
+            await writes
+        else:
+            await asyncio.gather(
+                writes, self._threads.update_one({"_id": thread_id}, grow, upsert=True)
+            )
+
+    async def _write(self, docs: list[Doc]) -> None:
+        """Insert `docs`; if some are stored already (a retried run), upsert them all:
+        those keep their place and take the new content."""
+        try:
+            await self._messages.insert_many(docs, ordered=True)
+            return
+        except BulkWriteError as exc:
+            if any(e.get("code") != DUPLICATE_KEY for e in exc.details.get("writeErrors", [])):
+                raise
+        place = ("_id", "thread_id", "id", "seq", "offset")  # insert_many added _id
+        await self._messages.bulk_write(
+            [
                 UpdateOne(
-                    {"thread_id": thread_id, "id": message.id},
+                    {"thread_id": d["thread_id"], "id": d["id"]},
                     {
-                        "$set": {
-                            "role": role_of(message),
-                            "tokens": size,
-                            "message": message_to_dict(message),
-                        },
-                        "$setOnInsert": {"seq": seq, "offset": offset},
+                        "$set": {k: v for k, v in d.items() if k not in place},
+                        "$setOnInsert": {"seq": d["seq"], "offset": d["offset"]},
                     },
                     upsert=True,
                 )
-            )
-            offset += size
-        await self._messages.bulk_write(ops, ordered=True)
+                for d in docs
+            ],
+            ordered=True,
+        )
 
     async def _counter(self, thread_id: str) -> tuple[int, int]:
         """The thread's last `seq` and the tokens of all its messages."""
@@ -130,17 +172,18 @@ class MessageStore:
 
     async def recent(
         self, thread_id: str, *, max_tokens: int, max_messages: int, exclude: Iterable[str] = ()
-    ) -> list[BaseMessage]:
+    ) -> tuple[list[BaseMessage], tuple[int, int]]:
         """The newest messages of the thread that fit in `max_tokens` (at most
         `max_messages`), oldest first and starting with a user message, so no reply or
-        tool result is sent without what it answers.
+        tool result is sent without what it answers; and the thread's counter (last seq,
+        tokens) it was read against.
 
         One query reads exactly those: a message fits when the tokens from it to the
         thread's end (its `offset` against the thread's total) are within the budget,
         and the index on `offset` bounds what the server examines to the budget."""
-        last_seq, total = await self._counter(thread_id)
+        last_seq, total = counter = await self._counter(thread_id)
         if last_seq == 0:
-            return []
+            return [], counter
         # One range only, and no hint: the development server scans the collection for
         # two ranges and is slow with hints.
         docs = await self._messages.find(
@@ -153,7 +196,7 @@ class MessageStore:
         picked = sorted((d for d in docs if d["id"] not in skip), key=lambda d: int(d["seq"]))
         first_question = next((i for i, d in enumerate(picked) if d["role"] == "user"), None)
         picked = [] if first_question is None else picked[first_question:]
-        return messages_from_dict([d["message"] for d in picked])
+        return messages_from_dict([d["message"] for d in picked]), counter
 
     async def page(self, req: HistoryRequest) -> HistoryPage:
         """The `limit` visible messages just before the `before` message (or the newest),
@@ -219,9 +262,11 @@ class TurnMemory:
         self._budget = budget
         #: This run's messages, which a retried run may already have stored.
         self._own_ids = set(own_ids)
-        self._loading: asyncio.Task[list[BaseMessage]] | None = None
+        self._loading: asyncio.Task[tuple[list[BaseMessage], tuple[int, int]]] | None = None
+        #: The thread's last `seq` before and after this turn's messages were stored.
+        self.stored_span: tuple[int, int] | None = None
 
-    def prefetch(self) -> asyncio.Task[list[BaseMessage]]:
+    def prefetch(self) -> asyncio.Task[tuple[list[BaseMessage], tuple[int, int]]]:
         """Start reading the earlier turns now, while the run does other round trips."""
         if self._loading is None:
             self._loading = asyncio.create_task(
@@ -235,7 +280,7 @@ class TurnMemory:
         return self._loading
 
     async def earlier(self) -> list[BaseMessage]:
-        return await self.prefetch()
+        return (await self.prefetch())[0]
 
     async def close(self) -> None:
         """Drop a read that is no longer wanted (the run did not start)."""
@@ -246,4 +291,10 @@ class TurnMemory:
 
     async def remember(self, turn: Sequence[BaseMessage]) -> None:
         """Store this turn's messages after the conversation's earlier ones."""
-        await self._store.append(self._thread_id, turn)
+        counter = None
+        if self._loading is not None and self._loading.done() and not self._loading.cancelled():
+            if self._loading.exception() is None:
+                counter = self._loading.result()[1]
+        await self._store.append(self._thread_id, turn, counter=counter)
+        if counter is not None:
+            self.stored_span = (counter[0], counter[0] + len(turn))

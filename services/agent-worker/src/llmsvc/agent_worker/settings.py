@@ -36,8 +36,8 @@ class WorkerSettings(MongoSettings):
     #: And at most this many earlier messages, whatever their size.
     context_max_messages: int = Field(200, ge=2, le=10000)
 
-    #: "latest" prunes a conversation's older checkpoints after each turn (storage grows
-    #: with the conversation, not its square); "all" keeps them, e.g. for time travel.
+    #: "latest" prunes a conversation's older checkpoints every few turns (each holds
+    #: one turn); "all" keeps them, e.g. for time travel.
     checkpoint_keep: Literal["latest", "all"] = "latest"
 
     #: LangSmith tracing; LangChain reads these from the process environment.
