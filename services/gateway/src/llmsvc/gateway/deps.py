@@ -12,7 +12,11 @@ from llmsvc.gateway.state import GatewayState
 _bearer = HTTPBearer(auto_error=False, description="Access token from /auth/login")
 
 
-def get_state(request: Request) -> GatewayState:
+# Dependencies are `async def`: FastAPI runs a plain `def` one in a thread pool, a
+# thread hop per request on the way to every reply's first byte.
+
+
+async def get_state(request: Request) -> GatewayState:
     state: GatewayState = request.app.state.gateway
     return state
 
@@ -20,7 +24,7 @@ def get_state(request: Request) -> GatewayState:
 State = Annotated[GatewayState, Depends(get_state)]
 
 
-def get_claims(
+async def get_claims(
     state: State,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> AccessClaims:

@@ -1,4 +1,7 @@
-"""FastAPI dependencies: the app context, the cookie session, the CSRF check."""
+"""FastAPI dependencies: the app context, the cookie session, the CSRF check.
+
+All `async def` (they do no blocking work): FastAPI runs a plain `def` dependency in a
+thread pool, a thread hop per request."""
 
 from __future__ import annotations
 
@@ -14,21 +17,21 @@ from llmsvc.web.session_cookie import WebSession
 __all__ = ["Ctx", "MaybeSession", "require_csrf_header"]
 
 
-def get_ctx(request: Request) -> WebContext:
+async def get_ctx(request: Request) -> WebContext:
     return cast(WebContext, request.state.web)
 
 
 Ctx = Annotated[WebContext, Depends(get_ctx)]
 
 
-def get_session(request: Request, ctx: Ctx) -> WebSession | None:
+async def get_session(request: Request, ctx: Ctx) -> WebSession | None:
     return ctx.cookies.load(request)
 
 
 MaybeSession = Annotated[WebSession | None, Depends(get_session)]
 
 
-def require_csrf_header(request: Request, session: MaybeSession) -> None:
+async def require_csrf_header(request: Request, session: MaybeSession) -> None:
     """Unsafe methods must echo the session's CSRF token in X-CSRF-Token."""
     if request.method in SAFE_METHODS:
         return
