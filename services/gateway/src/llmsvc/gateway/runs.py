@@ -22,9 +22,9 @@ from llmsvc.common.nats_client import request_model
 from llmsvc.common.streams import RUN_EVENTS_CONSUMER_IDLE_S
 from llmsvc.gateway.metrics import (
     EVENT_STREAMS_OPEN,
-    EVENTS_RELAYED,
     RUNS_REJECTED,
     RUNS_STARTED,
+    events_relayed,
 )
 from llmsvc.gateway.state import GatewayState
 
@@ -205,7 +205,7 @@ class RunEvents:
                 if event.seq <= after_seq:
                     continue  # already delivered before a reconnect, or a duplicate
                 after_seq = event.seq
-                EVENTS_RELAYED.labels(event.type).inc()
+                events_relayed(event.type).inc()
                 yield event
                 if event.terminal:
                     return

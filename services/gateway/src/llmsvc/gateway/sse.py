@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import AsyncIterator
+
+import orjson
 
 from llmsvc.common.contracts.agent import RunEvent
 
@@ -12,8 +13,9 @@ PING = b": ping\n\n"
 
 
 def frame(event: RunEvent) -> bytes:
-    data = json.dumps(event.data, separators=(",", ":"), ensure_ascii=False)
-    return f"id: {event.seq}\nevent: {event.type}\ndata: {data}\n\n".encode()
+    # orjson writes compact UTF-8 JSON (no newline can reach the data line).
+    head = f"id: {event.seq}\nevent: {event.type}\ndata: ".encode()
+    return head + orjson.dumps(event.data) + b"\n\n"
 
 
 async def sse_stream(events: AsyncIterator[RunEvent | None]) -> AsyncIterator[bytes]:
