@@ -163,6 +163,8 @@ class RunEvents:
         try:
             sub = await state.js.subscribe(
                 subjects.run_events(run_id),
+                # Named, so nats-py does not first ask the server which stream it is.
+                stream=subjects.AGENT_EVENTS_STREAM,
                 ordered_consumer=True,
                 deliver_policy=DeliverPolicy.ALL,
                 inactive_threshold=RUN_EVENTS_CONSUMER_IDLE_S,
