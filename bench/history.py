@@ -133,9 +133,7 @@ class _TurnSampler:
     async def measured(self, conv: Conversation, turn: int) -> tuple[StreamResult, dict[str, Any]]:
         before = await thread_storage(self.mongo, self.agent_db, conv.thread_id)
         self.cpu.start()
-        res = await service_stream(
-            self.client, conv.headers, conv.session_id, f"turn {turn} {UNPACED}", self.timeout_s
-        )
+        res = await self.turn(conv, turn)
         phase = self.cpu.stop()
         storage = await thread_storage(self.mongo, self.agent_db, conv.thread_id)
         cores = phase["cores"]

@@ -94,6 +94,10 @@ class RunExecutor:
         if previous is not None and previous.event.terminal:
             log.info("run_already_finished", run_id=job.run_id)
             return
+        # Listen for a cancel before clients learn the run id from `metadata`: the
+        # subscription goes to the server before the `metadata` publish on this connection.
+        cancel = CancelRequest()
+        cancel_sub = await self._nc.subscribe(subjects.run_cancel(job.run_id), cb=cancel.on_message)
         memory = TurnMemory(
             self._store,
             job.thread_id,
@@ -101,16 +105,6 @@ class RunExecutor:
             own_ids=(job.message_id, assistant_message_id(job.run_id)),
         )
         memory.prefetch()
-        # Listen for a cancel before clients learn the run id from `metadata`: the
-        # subscription goes to the server before the `metadata` publish on this connection.
-        cancel = CancelRequest()
-        try:
-            cancel_sub = await self._nc.subscribe(
-                subjects.run_cancel(job.run_id), cb=cancel.on_message
-            )
-        except BaseException:
-            await memory.close()
-            raise
         try:
             _, cancelled_in_queue = await asyncio.gather(
                 self._claim(job), self._cancels.requested_by(job.run_id, job.user_id)
