@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import json
 import signal
+from typing import Any
 
 import httpx
 import pytest
 
 from llmsvc.mockllm.replies import reply_for
 from tests.support.api import new_session, register_and_login, stream_turn
+from tests.support.procs import Proc
 from tests.support.sse import SseEvent, collect_sse, read_sse
 from tests.support.stack import Stack
 
@@ -23,23 +25,83 @@ async def headers(stack: Stack) -> dict[str, str]:
         return await register_and_login(api, "resilience@example.com")
 
 
-@pytest.mark.parametrize("failure", ["500", "429", "disconnect"])
-async def test_model_failure_ends_the_run_with_an_error_event(
-    stack: Stack, headers: dict[str, str], failure: str
+def streamed_text(events: list[SseEvent]) -> str:
+    return "".join(e.data["text"] for e in events if e.event == "token")
+
+
+async def model_requests(mockllm: Proc, limit: int) -> list[dict[str, Any]]:
+    async with httpx.AsyncClient() as client:
+        r = await client.get(f"http://127.0.0.1:{mockllm.port}/_mock/requests?limit={limit}")
+        requests: list[dict[str, Any]] = r.json()["requests"]
+        return requests
+
+
+@pytest.mark.parametrize(
+    ("failure", "code", "status"),
+    [
+        ("500", "model_error", "error"),
+        ("429", "model_rate_limited", "error"),
+        ("disconnect", "model_unreachable", "interrupted"),
+    ],
+)
+async def test_model_failure_ends_the_run_with_an_error_and_an_honest_history(
+    stack: Stack, headers: dict[str, str], mockllm: Proc, failure: str, code: str, status: str
 ) -> None:
     async with httpx.AsyncClient(base_url=stack.gateway_url, timeout=60) as api:
         sid = await new_session(api, headers)
-        events = await stream_turn(api, headers, sid, f"break [mock:fail={failure}]")
+        question = f"break [mock:fail={failure}]"
+        events = await stream_turn(api, headers, sid, question)
         assert events[-1].event == "error", [e.event for e in events]
-        assert events[-1].data["code"].startswith("model_")
+        assert events[-1].data["code"] == code
         assert "Traceback" not in json.dumps(events[-1].data)
         assert [e.id for e in events] == list(range(1, len(events) + 1))
-        # The conversation is free again and works.
+        # The turn stays as it ended: the question, and the partial answer if any.
+        r = await api.get(f"/conversation/session/{sid}/history", headers=headers)
+        messages = r.json()["messages"]
+        assert [(m["role"], m["status"]) for m in messages] == [
+            ("user", "complete"),
+            ("assistant", status),
+        ]
+        assert messages[1]["content"] == streamed_text(events)
+        assert (messages[1]["content"] != "") == (status == "interrupted")
+        # The conversation is free again, and the model reads the same turn.
         events = await stream_turn(api, headers, sid, "and now?")
         assert events[-1].event == "done"
+        sent = (await model_requests(mockllm, limit=1))[0]["messages"]
+        assert [(m["role"], m.get("content")) for m in sent] == [
+            ("user", question),
+            ("assistant", messages[1]["content"]),
+            ("user", "and now?"),
+        ]
 
 
-async def test_cancel_stops_the_run(stack: Stack, headers: dict[str, str]) -> None:
+@pytest.mark.parametrize("failure", ["500", "429"])
+async def test_a_model_failure_before_the_first_token_is_retried(
+    stack: Stack, headers: dict[str, str], mockllm: Proc, failure: str
+) -> None:
+    async with httpx.AsyncClient(base_url=stack.gateway_url, timeout=60) as api:
+        sid = await new_session(api, headers)
+        question = f"flaky [mock:fail={failure}] [mock:fail_first=2]"
+        events = await stream_turn(api, headers, sid, question)
+        assert [e.event for e in events if e.event != "token"] == ["metadata", "done"]
+        assert streamed_text(events) == reply_for([{"role": "user", "content": question}])
+        tries = [
+            r
+            for r in await model_requests(mockllm, limit=5)
+            if r["messages"][-1]["content"] == question
+        ]
+        assert len(tries) == 3  # two failures, then the answer
+        if failure == "429":
+            # The model said when to try again (Retry-After: 1): each retry waited for it.
+            gaps = [
+                b["received_at"] - a["received_at"] for a, b in zip(tries, tries[1:], strict=False)
+            ]
+            assert min(gaps) >= 0.95, gaps
+
+
+async def test_cancel_stops_the_run_and_keeps_the_partial_answer(
+    stack: Stack, headers: dict[str, str], mockllm: Proc
+) -> None:
     async with httpx.AsyncClient(base_url=stack.gateway_url, timeout=60) as api:
         sid = await new_session(api, headers)
         seen: list[SseEvent] = []
@@ -57,13 +119,21 @@ async def test_cancel_stops_the_run(stack: Stack, headers: dict[str, str]) -> No
                     assert c.status_code == 202
         assert seen[-1].event == "cancelled"
         assert len([e for e in seen if e.event == "token"]) < 50
+        partial = streamed_text(seen)
         events = await stream_turn(api, headers, sid, "after cancel")
         assert events[-1].event == "done"
-        # The cancelled question stays, in history and in what the model is given.
+        # The cancelled turn stays with its partial answer, marked interrupted, in
+        # history and in what the model is given.
         assert "I have seen 2 user messages" in events[-1].data["message"]["content"]
         r = await api.get(f"/conversation/session/{sid}/history", headers=headers)
-        users = [m["content"] for m in r.json()["messages"] if m["role"] == "user"]
-        assert users == ["long [mock:tps=10] [mock:tokens=200]", "after cancel"]
+        messages = r.json()["messages"]
+        assert [(m["role"], m["content"], m["status"]) for m in messages[:2]] == [
+            ("user", "long [mock:tps=10] [mock:tokens=200]", "complete"),
+            ("assistant", partial, "interrupted"),
+        ]
+        assert partial.startswith("tok0 tok1 ")
+        sent = (await model_requests(mockllm, limit=1))[0]["messages"]
+        assert sent[1] == {"role": "assistant", "content": partial}
 
 
 async def test_reconnect_with_last_event_id_resumes_exactly_once(

@@ -67,7 +67,7 @@ async def test_history_pages_walk_back_exactly_once(store: MessageStore) -> None
     ]
 
 
-async def test_tool_messages_are_not_history(store: MessageStore) -> None:
+async def test_tool_steps_are_history_in_their_order(store: MessageStore) -> None:
     turn: list[BaseMessage] = [
         HumanMessage("what time is it", id="h"),
         AIMessage("", id="call", tool_calls=[{"name": "now", "args": {}, "id": "c1"}]),
@@ -76,7 +76,9 @@ async def test_tool_messages_are_not_history(store: MessageStore) -> None:
     ]
     await store.append("t", turn)
     page = await store.page(HistoryRequest(thread_id="t", limit=10))
-    assert [m.id for m in page.messages] == ["h", "call", "a"]
+    assert [m.id for m in page.messages] == ["h", "call", "tool", "a"]
+    assert [m.role for m in page.messages] == ["user", "assistant", "tool", "assistant"]
+    assert page.messages[2].tool_call_id == "c1"
 
 
 async def test_unknown_cursor_is_a_bad_request(store: MessageStore) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
@@ -290,3 +291,62 @@ async def test_bad_requests_get_openai_shaped_400s(mock: Proc, client: AsyncOpen
         assert error["message"]
     with pytest.raises(openai.BadRequestError, match="unknown mock directive"):
         await client.chat.completions.create(model="m", messages=[user("[mock:speed=9]")])
+
+
+async def test_scripted_tool_calls_then_an_answer_from_their_results(client: AsyncOpenAI) -> None:
+    question = user('Sum? [mock:tool=calculator:{"expression": "1+2"}][mock:tool=current_time:{}]')
+    stream = await client.chat.completions.create(
+        model="m", messages=[question], stream=True, stream_options={"include_usage": True}
+    )
+    calls: dict[int, dict[str, str]] = {}
+    finish = None
+    async for chunk in stream:
+        for choice in chunk.choices:
+            for delta in choice.delta.tool_calls or ():
+                slot = calls.setdefault(delta.index, {"id": "", "name": "", "arguments": ""})
+                slot["id"] += delta.id or ""
+                if delta.function is not None:
+                    slot["name"] += delta.function.name or ""
+                    slot["arguments"] += delta.function.arguments or ""
+            finish = choice.finish_reason or finish
+    assert finish == "tool_calls"
+    assert [(c["name"], json.loads(c["arguments"])) for c in calls.values()] == [
+        ("calculator", {"expression": "1+2"}),
+        ("current_time", {}),
+    ]
+    asked: Any = {
+        "role": "assistant",
+        "content": None,
+        "tool_calls": [
+            {
+                "id": c["id"],
+                "type": "function",
+                "function": {"name": c["name"], "arguments": c["arguments"]},
+            }
+            for c in calls.values()
+        ],
+    }
+    results: Any = [
+        {"role": "tool", "tool_call_id": calls[0]["id"], "content": "3"},
+        {"role": "tool", "tool_call_id": calls[1]["id"], "content": "noon"},
+    ]
+    answer = await client.chat.completions.create(model="m", messages=[question, asked, *results])
+    assert answer.choices[0].message.content == (
+        "The calculator tool said: 3. The current_time tool said: noon."
+    )
+    # As OpenAI does, a conversation whose tool calls are not all answered is refused.
+    with pytest.raises(openai.BadRequestError, match="no results"):
+        await client.chat.completions.create(model="m", messages=[question, asked, results[0]])
+    with pytest.raises(openai.BadRequestError, match="must answer a preceding tool call"):
+        await client.chat.completions.create(model="m", messages=[question, results[0]])
+
+
+async def test_fail_first_fails_only_the_first_requests_of_a_conversation(
+    client: AsyncOpenAI,
+) -> None:
+    flaky = [user("again [mock:fail=500] [mock:fail_first=2]")]
+    for _ in range(2):
+        with pytest.raises(openai.InternalServerError):
+            await client.chat.completions.create(model="m", messages=flaky)
+    answer = await client.chat.completions.create(model="m", messages=flaky)
+    assert answer.choices[0].message.content

@@ -15,15 +15,29 @@ from llmsvc.agent_worker.model_stream import ModelStreamError
 pytestmark = pytest.mark.unit
 
 
-def test_messages_map_to_roles_and_hide_tool_traffic() -> None:
+def test_messages_map_to_roles_with_tool_steps_and_status() -> None:
     when = datetime(2026, 1, 2, tzinfo=UTC)
     human = HumanMessage("hi", id="h1", response_metadata={"created_at": when.isoformat()})
     converted = to_history_message(human)
     assert converted is not None
     assert (converted.role, converted.content, converted.created_at) == ("user", "hi", when)
-    ai = to_history_message(AIMessage("yo", id="a1"))
+    assert converted.status == "complete"
+    call = {"id": "c1", "name": "calculator", "args": {"expression": "1+1"}}
+    ai = to_history_message(AIMessage("", id="a1", tool_calls=[call]))
     assert ai is not None and ai.role == "assistant"
-    assert to_history_message(ToolMessage("x", tool_call_id="t", id="t1")) is None
+    assert ai.tool_calls is not None and ai.tool_calls[0].model_dump() == call
+    result = to_history_message(
+        ToolMessage("bad", tool_call_id="c1", name="calculator", status="error", id="t1")
+    )
+    assert result is not None
+    assert (result.role, result.tool_call_id, result.name, result.is_error) == (
+        "tool",
+        "c1",
+        "calculator",
+        True,
+    )
+    cut = to_history_message(AIMessage("Hal", id="a2", response_metadata={"status": "interrupted"}))
+    assert cut is not None and cut.status == "interrupted"
 
 
 def test_model_errors_are_reported_by_kind_without_internals() -> None:

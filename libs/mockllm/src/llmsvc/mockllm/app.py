@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping
-from dataclasses import dataclass
+import dataclasses
+import time
+from collections import deque
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -35,6 +38,10 @@ from llmsvc.mockllm.streaming import (
     sse_chunks,
     truncated_body,
 )
+from llmsvc.mockllm.tool_script import ToolScript, next_tool_calls, tool_answer
+
+#: Requests kept for `GET /_mock/requests`, newest last.
+RECENT_REQUESTS = 200
 
 
 @dataclass
@@ -42,6 +49,24 @@ class MockState:
     settings: MockSettings
     defaults: Behaviour
     stats: StreamStats
+    #: The bodies of the latest requests, so tests can see what a client sent.
+    requests: deque[dict[str, Any]] = field(default_factory=lambda: deque(maxlen=RECENT_REQUESTS))
+    #: Injected failures served so far per conversation (its last user message), for
+    #: `fail_first`.
+    failures: dict[str, int] = field(default_factory=dict)
+
+    def should_fail(self, behaviour: Behaviour, conversation: str) -> bool:
+        if behaviour.fail is None:
+            return False
+        if behaviour.fail_first == 0:
+            return True
+        served = self.failures.get(conversation, 0)
+        if served >= behaviour.fail_first:
+            return False
+        if len(self.failures) >= RECENT_REQUESTS:
+            self.failures.clear()  # a test stand-in: bounded, not clever
+        self.failures[conversation] = served + 1
+        return True
 
 
 def plan_reply(
@@ -50,11 +75,19 @@ def plan_reply(
     """Resolve the behaviour (headers over message directives over settings) and the
     exact tokens to send."""
     turns = [(m.role, content_text(m.content)) for m in body.messages]
-    behaviour = parse_directives(last_user_text(turns)).apply(defaults)
+    last_user = last_user_text(turns)
+    behaviour = parse_directives(last_user).apply(defaults)
     behaviour = parse_mock_headers(headers).apply(behaviour)
+    messages = [m.model_dump() for m in body.messages]
+    tool_calls = next_tool_calls(ToolScript.parse(last_user), messages)
     n = behaviour.reply_tokens
-    tokens = fixed_tokens(n) if n > 0 else tokenize(reply_text(turns, 0))
-    finish_reason = "stop"
+    if tool_calls:
+        tokens: Sequence[str] = ()
+    elif (answer := tool_answer(messages)) is not None:
+        tokens = tokenize(answer)
+    else:
+        tokens = fixed_tokens(n) if n > 0 else tokenize(reply_text(turns, 0))
+    finish_reason = "tool_calls" if tool_calls else "stop"
     limit = body.token_limit
     if limit is not None and len(tokens) > limit:
         tokens, finish_reason = tokens[:limit], "length"
@@ -65,7 +98,37 @@ def plan_reply(
         prompt_tokens=prompt_tokens(turns),
         include_usage=body.include_usage,
         behaviour=behaviour,
+        tool_calls=tool_calls,
     )
+
+
+def check_tool_messages(body: ChatCompletionRequest) -> None:
+    """Refuse, as OpenAI does, a conversation whose tool calls and results do not pair
+    up: every tool message answers a call of the assistant message before it, and every
+    call is answered before the conversation goes on."""
+    open_calls: set[str] = set()
+    for i, message in enumerate(body.messages):
+        extra = message.model_extra or {}
+        if message.role == "tool":
+            call_id = extra.get("tool_call_id")
+            if call_id not in open_calls:
+                raise InvalidDirective(
+                    f"messages[{i}]: a tool message must answer a preceding tool call",
+                    param=f"messages.[{i}].tool_call_id",
+                )
+            open_calls.discard(call_id)
+            continue
+        if open_calls:
+            raise InvalidDirective(
+                f"messages[{i}]: the tool calls {sorted(open_calls)} have no results",
+                param=f"messages.[{i}]",
+            )
+        if message.role == "assistant":
+            open_calls = {str(c.get("id")) for c in extra.get("tool_calls") or ()}
+    if open_calls:
+        raise InvalidDirective(
+            f"the tool calls {sorted(open_calls)} have no results", param="messages"
+        )
 
 
 def injected_error(fail: FailMode, model: str) -> JSONResponse | None:
@@ -75,7 +138,8 @@ def injected_error(fail: FailMode, model: str) -> JSONResponse | None:
             type="requests",
             code="rate_limit_exceeded",
         )
-        return JSONResponse(body, status_code=429)
+        # OpenAI says when to try again; clients such as the openai SDK wait that long.
+        return JSONResponse(body, status_code=429, headers={"retry-after": "1"})
     if fail is FailMode.SERVER_ERROR:
         body = error_body(
             "The server had an error while processing your request (injected by mockllm).",
@@ -114,7 +178,8 @@ async def respond(
         text=text,
         finish_reason=plan.finish_reason,
         prompt=plan.prompt_tokens,
-        completion=len(plan.tokens),
+        completion=len(plan.tokens) or len(plan.tool_calls),
+        tool_calls=plan.tool_calls,
     )
     if fail is FailMode.DISCONNECT:
         raw = JSONResponse(body).body
@@ -181,10 +246,25 @@ def create_app(settings: MockSettings | None = None) -> FastAPI:
             return _invalid_request(f"The model '{model_id}' does not exist", "model", 404)
         return _model_card(model_id)
 
+    @app.get("/_mock/requests")
+    async def recent_requests(limit: int = 20) -> dict[str, Any]:
+        """The newest chat-completion request bodies received, oldest first."""
+        kept = list(state.requests)
+        return {"requests": kept[-limit:] if limit > 0 else []}
+
     @app.post("/v1/chat/completions")
     async def chat_completions(body: ChatCompletionRequest, request: Request) -> Response:
         start = asyncio.get_running_loop().time()
+        state.requests.append({**body.model_dump(exclude_none=True), "received_at": time.time()})
+        check_tool_messages(body)
         plan = plan_reply(body, request.headers, state.defaults)
+        if plan.behaviour.fail is not None and not state.should_fail(
+            plan.behaviour,
+            last_user_text([(m.role, content_text(m.content)) for m in body.messages]),
+        ):
+            plan = dataclasses.replace(
+                plan, behaviour=dataclasses.replace(plan.behaviour, fail=None)
+            )
         return await respond(plan, stream=body.stream, request=request, state=state, start=start)
 
     return app

@@ -16,6 +16,7 @@ from enum import StrEnum
 MAX_REPLY_TOKENS = 100_000
 MAX_TTFT_MS = 3_600_000.0
 MAX_TOKENS_PER_S = 1_000_000.0
+MAX_FAIL_FIRST = 100
 
 _DIRECTIVE_RE = re.compile(r"\[mock:([A-Za-z_-]+)=([^\]]*)\]")
 
@@ -40,6 +41,9 @@ class Behaviour:
     tokens_per_s: float = 0.0  # 0: as fast as possible
     reply_tokens: int = 0  # 0: the echo reply
     fail: FailMode | None = None
+    #: Fail only the first N requests of a conversation (same last user message), so a
+    #: client's retry succeeds; 0 fails every one.
+    fail_first: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,6 +55,7 @@ class Overrides:
     reply_tokens: int | None = None
     fail: FailMode | None = None
     no_fail: bool = False  # `fail=none`: switch a configured failure off
+    fail_first: int | None = None
 
     def apply(self, base: Behaviour) -> Behaviour:
         if self == _NO_OVERRIDES:
@@ -60,6 +65,7 @@ class Overrides:
             tokens_per_s=base.tokens_per_s if self.tokens_per_s is None else self.tokens_per_s,
             reply_tokens=base.reply_tokens if self.reply_tokens is None else self.reply_tokens,
             fail=None if self.no_fail else (self.fail or base.fail),
+            fail_first=base.fail_first if self.fail_first is None else self.fail_first,
         )
 
 
@@ -124,19 +130,25 @@ def _overrides(values: Mapping[str, str], names: Mapping[str, str]) -> Overrides
         else None,
         fail=fail,
         no_fail=no_fail,
+        fail_first=_count(values["fail_first"], param=names["fail_first"], upper=MAX_FAIL_FIRST)
+        if "fail_first" in values
+        else None,
     )
 
 
 _DIRECTIVE_FIELDS = {
     "fail": "fail",
+    "fail_first": "fail_first",
     "tokens": "reply_tokens",
     "tps": "tokens_per_s",
     "ttft": "ttft_ms",
 }
+_SCRIPT_KEYS = ("tool", "tool_rounds")
 _DIRECTIVE_NAMES = {field: f"[mock:{key}]" for key, field in _DIRECTIVE_FIELDS.items()}
 
 _HEADER_FIELDS = {
     "x-mock-fail": "fail",
+    "x-mock-fail-first": "fail_first",
     "x-mock-reply-tokens": "reply_tokens",
     "x-mock-tokens-per-s": "tokens_per_s",
     "x-mock-ttft-ms": "ttft_ms",
@@ -151,9 +163,11 @@ def parse_directives(text: str) -> Overrides:
         return _NO_OVERRIDES
     values: dict[str, str] = {}
     for key, value in _DIRECTIVE_RE.findall(text):
+        if key.lower() in _SCRIPT_KEYS:
+            continue  # what the reply says, not how it behaves: tool_script.py
         field = _DIRECTIVE_FIELDS.get(key.lower())
         if field is None:
-            known = ", ".join(f"[mock:{k}=…]" for k in _DIRECTIVE_FIELDS)
+            known = ", ".join(f"[mock:{k}=…]" for k in (*_DIRECTIVE_FIELDS, *_SCRIPT_KEYS))
             raise InvalidDirective(
                 f"unknown mock directive [mock:{key}=…]; known: {known}", param="messages"
             )

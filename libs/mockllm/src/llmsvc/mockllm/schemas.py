@@ -8,9 +8,13 @@ from __future__ import annotations
 import json
 import time
 import uuid
-from typing import Any, Literal
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
+
+if TYPE_CHECKING:
+    from llmsvc.mockllm.tool_script import ToolCall
 
 Role = Literal["system", "developer", "user", "assistant", "tool", "function"]
 
@@ -74,8 +78,25 @@ def completion_id() -> str:
 
 
 def completion(
-    *, model: str, text: str, finish_reason: str, prompt: int, completion: int
+    *,
+    model: str,
+    text: str,
+    finish_reason: str,
+    prompt: int,
+    completion: int,
+    tool_calls: Sequence[ToolCall] = (),
 ) -> dict[str, Any]:
+    message: dict[str, Any] = {"role": "assistant", "content": text, "refusal": None}
+    if tool_calls:
+        message["content"] = None
+        message["tool_calls"] = [
+            {
+                "id": c.id,
+                "type": "function",
+                "function": {"name": c.name, "arguments": c.arguments},
+            }
+            for c in tool_calls
+        ]
     return {
         "id": completion_id(),
         "object": "chat.completion",
@@ -85,7 +106,7 @@ def completion(
         "choices": [
             {
                 "index": 0,
-                "message": {"role": "assistant", "content": text, "refusal": None},
+                "message": message,
                 "logprobs": None,
                 "finish_reason": finish_reason,
             }
@@ -136,5 +157,35 @@ class ChunkEncoder:
             "usage": usage(prompt, completion),
         }
         return f"data: {json.dumps(chunk, separators=(',', ':'))}\n\n".encode()
+
+    def tool_call(self, index: int, call: ToolCall) -> list[bytes]:
+        """A tool call as OpenAI streams one: id and name first, then the arguments in
+        two pieces (so a client must join them)."""
+        half = len(call.arguments) // 2
+        parts = [
+            {
+                "index": index,
+                "id": call.id,
+                "type": "function",
+                "function": {"name": call.name, "arguments": ""},
+            },
+            {"index": index, "function": {"arguments": call.arguments[:half]}},
+            {"index": index, "function": {"arguments": call.arguments[half:]}},
+        ]
+        frames = []
+        for i, part in enumerate(parts):
+            delta: dict[str, Any] = {"tool_calls": [part]}
+            if index == 0 and i == 0:
+                delta = {"role": "assistant", "content": None, **delta}
+            chunk = {
+                "id": self._id,
+                "object": "chat.completion.chunk",
+                "created": self._created,
+                "model": self._model,
+                "system_fingerprint": None,
+                "choices": [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": None}],
+            }
+            frames.append(f"data: {json.dumps(chunk, separators=(',', ':'))}\n\n".encode())
+        return frames
 
     DONE = b"data: [DONE]\n\n"

@@ -12,6 +12,7 @@ from starlette.types import Send
 
 from llmsvc.mockllm.directives import Behaviour, FailMode
 from llmsvc.mockllm.schemas import ChunkEncoder
+from llmsvc.mockllm.tool_script import ToolCall
 
 #: `disconnect` drops the connection after this many tokens (fewer if the reply is short).
 DISCONNECT_AFTER_TOKENS = 3
@@ -40,6 +41,8 @@ class Plan:
     prompt_tokens: int
     include_usage: bool
     behaviour: Behaviour
+    #: When set, the reply asks for these tool calls instead of answering in text.
+    tool_calls: Sequence[ToolCall] = ()
 
 
 class Pacer:
@@ -68,6 +71,16 @@ async def wait_forever() -> None:
 async def sse_chunks(plan: Plan, pacer: Pacer) -> AsyncGenerator[bytes, None]:
     encoder = ChunkEncoder(plan.model)
     fail = plan.behaviour.fail
+    if plan.tool_calls:
+        await pacer.until(0)
+        for index, call in enumerate(plan.tool_calls):
+            for chunk in encoder.tool_call(index, call):
+                yield chunk
+        tail = encoder.finish("tool_calls")
+        if plan.include_usage:
+            tail += encoder.usage(plan.prompt_tokens, len(plan.tool_calls))
+        yield tail + ChunkEncoder.DONE
+        return
     for i, token in enumerate(plan.tokens):
         if fail is FailMode.DISCONNECT and i == DISCONNECT_AFTER_TOKENS:
             raise StreamAborted

@@ -24,6 +24,7 @@ from llmsvc.agent_worker.graph import build_graph
 from llmsvc.agent_worker.jobs import JobLoop
 from llmsvc.agent_worker.message_store import ContextBudget, MessageStore
 from llmsvc.agent_worker.settings import WorkerSettings
+from llmsvc.agent_worker.tools import builtin_tools
 from llmsvc.common import subjects
 from llmsvc.common.contracts.agent import HistoryRequest
 from llmsvc.common.logging import get_logger
@@ -91,7 +92,14 @@ async def lifespan(settings: WorkerSettings) -> AsyncIterator[WorkerState]:
     await store.ensure_indexes()
     await migrate_checkpoint_messages(agent_db, saver, store)
     http_client = openai.DefaultAioHttpClient()
-    graph = build_graph(build_model(settings, http_client), saver)
+    tools = builtin_tools(settings.tools)
+    graph = build_graph(
+        build_model(settings, http_client),
+        saver,
+        tools=tools,
+        max_steps=settings.agent_max_steps,
+        tool_timeout_s=settings.tool_timeout_s,
+    )
     executor = RunExecutor(
         nc=nc,
         js=js,
@@ -134,7 +142,12 @@ async def lifespan(settings: WorkerSettings) -> AsyncIterator[WorkerState]:
         asyncio.create_task(jobs.run()),
         asyncio.create_task(run_cleanup(js, saver, store, locks)),
     ]
-    log.info("worker_started", model=settings.openai_model, base_url=settings.openai_base_url)
+    log.info(
+        "worker_started",
+        model=settings.openai_model,
+        base_url=settings.openai_base_url,
+        tools=[tool.name for tool in tools],
+    )
     try:
         yield WorkerState(nc=nc, mongo=mongo, amongo=amongo, jobs=jobs, tasks=tasks)
     finally:

@@ -18,11 +18,13 @@ from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 
 from llmsvc.agent_worker.events import RunEventPublisher, RunFenced, last_event
-from llmsvc.agent_worker.graph import AgentGraph, RunContext, assistant_message_id
+from llmsvc.agent_worker.graph import AgentGraph, RunContext, ToolStepLimit
 from llmsvc.agent_worker.message_store import ContextBudget, MessageStore, TurnMemory
 from llmsvc.agent_worker.model_stream import ModelStreamError
+from llmsvc.agent_worker.transcript import TurnTranscript, run_message_prefixes
 from llmsvc.common import subjects
-from llmsvc.common.contracts.agent import EventType, RunJob
+from llmsvc.common.contracts.agent import EventType, MessageStatus, RunJob
+from llmsvc.common.ids import utcnow
 from llmsvc.common.logging import get_logger
 from llmsvc.common.run_cancels import RunCancels
 from llmsvc.common.run_lock import RunLocks
@@ -102,7 +104,8 @@ class RunExecutor:
             self._store,
             job.thread_id,
             self._budget,
-            own_ids=(job.message_id, assistant_message_id(job.run_id)),
+            own_ids=(job.message_id,),
+            own_prefixes=run_message_prefixes(job.run_id),
         )
         memory.prefetch()
         try:
@@ -208,7 +211,8 @@ class RunExecutor:
             id=job.message_id,
             response_metadata={"created_at": job.created_at.isoformat()},
         )
-        task = asyncio.create_task(self._stream_reply(job, pub, question, memory))
+        transcript = TurnTranscript(job.run_id, pub.token)
+        task = asyncio.create_task(self._stream_reply(job, pub, question, memory, transcript))
         cancel.task = task
         renewer = asyncio.create_task(self._renew_lock(job))
         try:
@@ -216,27 +220,41 @@ class RunExecutor:
         except asyncio.CancelledError:
             if not cancel.requested:
                 raise  # the worker is stopping: another one takes the run over
-            await self._keep_question(memory, question)
+            await self._keep_unfinished(memory, question, transcript, "interrupted")
             return cancelled
         except Exception as exc:
-            body = model_error_body(exc)
+            body = run_error_body(exc)
             if body is None:
                 raise  # not the model's failure: retried from the queue
             log.warning("run_failed", run_id=job.run_id, error=repr(exc))
-            await self._keep_question(memory, question)
+            status: MessageStatus = "interrupted" if transcript.produced_anything else "error"
+            await self._keep_unfinished(memory, question, transcript, status)
             return ("error", body)
         finally:
             renewer.cancel()
 
-    async def _keep_question(self, memory: TurnMemory, question: HumanMessage) -> None:
-        """A run that ended without a reply still leaves the user's message in history."""
+    async def _keep_unfinished(
+        self,
+        memory: TurnMemory,
+        question: HumanMessage,
+        transcript: TurnTranscript,
+        status: MessageStatus,
+    ) -> None:
+        """A run that ended early still leaves the user's message in history, with what
+        the agent had produced, marked `status`: the next turn's model reads the same."""
+        turn = [question, *transcript.unfinished(status, created_at=utcnow().isoformat())]
         try:
-            await memory.remember([question])
+            await memory.remember(turn)
         except Exception as exc:  # storage only; the run's ending is published anyway
-            log.warning("question_store_failed", message_id=question.id, error=repr(exc))
+            log.warning("unfinished_turn_store_failed", message_id=question.id, error=repr(exc))
 
     async def _stream_reply(
-        self, job: RunJob, pub: RunEventPublisher, question: HumanMessage, memory: TurnMemory
+        self,
+        job: RunJob,
+        pub: RunEventPublisher,
+        question: HumanMessage,
+        memory: TurnMemory,
+        transcript: TurnTranscript,
     ) -> dict[str, Any]:
         config: RunnableConfig = {"configurable": {"thread_id": job.thread_id}}
         # The graph's state is this turn alone: the previous turn's is dropped and the
@@ -249,7 +267,7 @@ class RunExecutor:
         state = await self._graph.ainvoke(
             turn,
             config,
-            context=RunContext(run_id=job.run_id, on_text=pub.token, memory=memory),
+            context=RunContext(run_id=job.run_id, transcript=transcript, events=pub, memory=memory),
             durability="exit",
         )
         # Stored before `done` is published: history read after `done` includes them.
@@ -270,6 +288,14 @@ class RunExecutor:
             await asyncio.sleep(self._lock_renew_every_s)
             with contextlib.suppress(Exception):
                 await self._locks.renew(job.session_id, job.run_id)
+
+
+def run_error_body(exc: Exception) -> dict[str, str] | None:
+    """The `error` event that ends a run which failed for a reason retrying the job would
+    not change (the model's failure, or the agent's step limit); None otherwise."""
+    if isinstance(exc, ToolStepLimit):
+        return {"code": "tool_step_limit", "message": str(exc)}
+    return model_error_body(exc)
 
 
 def model_error_body(exc: Exception) -> dict[str, str] | None:

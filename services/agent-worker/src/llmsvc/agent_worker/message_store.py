@@ -171,7 +171,13 @@ class MessageStore:
             upper, width = lower, width * 2
 
     async def recent(
-        self, thread_id: str, *, max_tokens: int, max_messages: int, exclude: Iterable[str] = ()
+        self,
+        thread_id: str,
+        *,
+        max_tokens: int,
+        max_messages: int,
+        exclude: Iterable[str] = (),
+        exclude_prefixes: tuple[str, ...] = (),
     ) -> tuple[list[BaseMessage], tuple[int, int]]:
         """The newest messages of the thread that fit in `max_tokens` (at most
         `max_messages`), oldest first and starting with a user message, so no reply or
@@ -193,7 +199,15 @@ class MessageStore:
             limit=max_messages,
         ).to_list()
         skip = set(exclude)
-        picked = sorted((d for d in docs if d["id"] not in skip), key=lambda d: int(d["seq"]))
+        picked = sorted(
+            (
+                d
+                for d in docs
+                if d["id"] not in skip
+                and not (exclude_prefixes and str(d["id"]).startswith(exclude_prefixes))
+            ),
+            key=lambda d: int(d["seq"]),
+        )
         first_question = next((i for i, d in enumerate(picked) if d["role"] == "user"), None)
         picked = [] if first_question is None else picked[first_question:]
         return messages_from_dict([d["message"] for d in picked]), counter
@@ -256,12 +270,14 @@ class TurnMemory:
         budget: ContextBudget,
         *,
         own_ids: Iterable[str] = (),
+        own_prefixes: tuple[str, ...] = (),
     ) -> None:
         self._store = store
         self._thread_id = thread_id
         self._budget = budget
         #: This run's messages, which a retried run may already have stored.
         self._own_ids = set(own_ids)
+        self._own_prefixes = own_prefixes
         self._loading: asyncio.Task[tuple[list[BaseMessage], tuple[int, int]]] | None = None
         #: The thread's last `seq` before and after this turn's messages were stored.
         self.stored_span: tuple[int, int] | None = None
@@ -275,6 +291,7 @@ class TurnMemory:
                     max_tokens=self._budget.max_tokens,
                     max_messages=self._budget.max_messages,
                     exclude=self._own_ids,
+                    exclude_prefixes=self._own_prefixes,
                 )
             )
         return self._loading

@@ -103,11 +103,17 @@ class StreamedReply:
 
 
 async def stream_reply(
-    model: ChatOpenAI, messages: Sequence[BaseMessage], on_text: Callable[[str], None]
+    model: ChatOpenAI,
+    messages: Sequence[BaseMessage],
+    on_text: Callable[[str], None],
+    *,
+    tools: Sequence[dict[str, Any]] = (),
 ) -> StreamedReply:
-    """Stream one completion of `messages`, calling `on_text` with each text delta."""
+    """Stream one completion of `messages`, calling `on_text` with each text delta.
+    `tools` are the OpenAI function specs the model may call (`convert_to_openai_tool`)."""
+    extra: dict[str, Any] = {"tools": list(tools)} if tools else {}
     payload = model._get_request_payload(
-        list(messages), stream=True, stream_options={"include_usage": True}
+        list(messages), stream=True, stream_options={"include_usage": True}, **extra
     )
     reply = StreamedReply()
     # The SDK's own low-level `post` (its way to undocumented endpoints) with the

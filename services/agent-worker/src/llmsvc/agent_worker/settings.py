@@ -1,8 +1,9 @@
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import NoDecode
 
 from llmsvc.common.settings import MongoSettings
 
@@ -13,10 +14,22 @@ class WorkerSettings(MongoSettings):
     openai_api_key: SecretStr | None = None
     openai_model: str = "gpt-4o-mini"
     model_timeout_s: float = Field(120.0, gt=0)
-    model_max_retries: int = Field(1, ge=0, le=5)
+    #: Retries of a model request that failed before its first token (429 after its
+    #: Retry-After, 5xx, connection errors and timeouts), with exponential backoff; a
+    #: reply that fails mid-stream is not retried (its text is already out).
+    model_max_retries: int = Field(2, ge=0, le=5)
     #: Cap on a reply's length; small local models can otherwise ramble until their
     #: context is full. None leaves it to the model.
     model_max_tokens: int | None = Field(None, ge=1)
+
+    #: Built-in tools the agent may call, comma-separated; `none` for none
+    #: (an empty variable counts as unset, like every other).
+    tools: Annotated[list[str], NoDecode] = ["current_time", "calculator"]
+    #: Model calls in one turn; a model still asking for tools after this many ends
+    #: the run with an `error` (`tool_step_limit`).
+    agent_max_steps: int = Field(8, ge=1, le=100)
+    #: One tool call taking longer than this gives the model a tool error.
+    tool_timeout_s: float = Field(30.0, gt=0)
 
     #: Runs this worker executes at once; more wait in JetStream for another worker.
     worker_concurrency: int = Field(64, ge=1, le=1024)
@@ -44,6 +57,14 @@ class WorkerSettings(MongoSettings):
     langsmith_tracing: bool = False
     langsmith_api_key: SecretStr | None = None
     langsmith_project: str | None = None
+
+    @field_validator("tools", mode="before")
+    @classmethod
+    def _split_names(cls, value: object) -> object:
+        if isinstance(value, str):
+            names = [name.strip() for name in value.split(",") if name.strip()]
+            return [] if names == ["none"] else names
+        return value
 
     def export_tracing_env(self) -> None:
         """Make .env-provided LangSmith settings visible to LangChain."""

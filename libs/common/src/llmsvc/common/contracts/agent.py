@@ -7,7 +7,9 @@ from pydantic import Field
 
 from llmsvc.common.contracts.base import Contract
 
-EventType = Literal["metadata", "token", "done", "error", "reset", "cancelled"]
+EventType = Literal[
+    "metadata", "token", "tool_call", "tool_result", "done", "error", "reset", "cancelled"
+]
 TERMINAL_EVENTS: frozenset[str] = frozenset({"done", "error", "cancelled"})
 
 
@@ -44,11 +46,30 @@ class HistoryRequest(Contract):
     before: str | None = None
 
 
-class HistoryMessage(Contract):
+#: `complete`, or how a turn that did not finish ended: `interrupted` (cancelled or
+#: failed after part of the reply) or `error` (failed with no reply at all).
+MessageStatus = Literal["complete", "interrupted", "error"]
+
+
+class ToolCall(Contract):
     id: str
-    role: Literal["user", "assistant", "system"]
+    name: str
+    args: dict[str, Any]
+
+
+class HistoryMessage(Contract):
+    """A message as history shows it. An assistant message that used tools lists its
+    `tool_calls`; each call's result follows as a `tool` message naming the call."""
+
+    id: str
+    role: Literal["user", "assistant", "system", "tool"]
     content: str
     created_at: datetime | None = None
+    status: MessageStatus = "complete"
+    tool_calls: list[ToolCall] | None = None
+    tool_call_id: str | None = None
+    name: str | None = None
+    is_error: bool | None = None
 
 
 class HistoryPage(Contract):
