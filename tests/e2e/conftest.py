@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator, Iterator
 
 import httpx
@@ -11,6 +12,8 @@ from tests.support.mockllm import start_mockllm
 from tests.support.procs import Proc
 from tests.support.stack import Stack, running_stack, wait_for_responders
 
+#: Two models on offer, both served by the one mockllm (it answers to any model name).
+E2E_MODELS = [{"id": "mock-model", "name": "Mock"}, {"id": "mock-large", "name": "Mock Large"}]
 READY_SUBJECTS = [subjects.AUTH_USER_GET, subjects.SESSIONS_GET, subjects.AGENT_HISTORY]
 
 
@@ -32,6 +35,7 @@ async def stack(
         mongo_uri=infra.mongo_uri,
         model_url=f"http://127.0.0.1:{mockllm.port}/v1",
         web=True,
+        extra_env={"MODELS": json.dumps(E2E_MODELS)},
     ) as s:
         await wait_for_responders(infra.nats_url, READY_SUBJECTS)
         yield s

@@ -13,6 +13,7 @@ import pytest
 
 from llmsvc.mockllm.replies import reply_for
 from tests.support.api import new_session, register_and_login, stream_turn
+from tests.support.mockllm import requests_ending_with
 from tests.support.procs import Proc
 from tests.support.sse import SseEvent
 
@@ -33,13 +34,6 @@ async def history(api: httpx.AsyncClient, headers: dict[str, str], session_id: s
     assert r.status_code == 200, r.text
     messages: list[Any] = r.json()["messages"]
     return messages
-
-
-async def model_requests(mockllm: Proc, limit: int = 20) -> list[dict[str, Any]]:
-    async with httpx.AsyncClient() as client:
-        r = await client.get(f"http://127.0.0.1:{mockllm.port}/_mock/requests?limit={limit}")
-        requests: list[dict[str, Any]] = r.json()["requests"]
-        return requests
 
 
 async def test_calculator_round_trip_streams_steps_and_keeps_them_in_history(
@@ -80,7 +74,7 @@ async def test_calculator_round_trip_streams_steps_and_keeps_them_in_history(
     events = await stream_turn(api, headers, session_id, "Thanks")
     assert events[-1].event == "done", events[-1]
     assert "I have seen 2 user messages" in text_of(events)
-    sent = (await model_requests(mockllm, limit=1))[0]["messages"]
+    sent = (await requests_ending_with(mockllm, "Thanks"))[-1]["messages"]
     assert [m["role"] for m in sent] == ["user", "assistant", "tool", "assistant", "user"]
     assert sent[1]["tool_calls"][0]["function"]["name"] == "calculator"
 

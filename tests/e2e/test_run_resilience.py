@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import json
 import signal
-from typing import Any
 
 import httpx
 import pytest
 
 from llmsvc.mockllm.replies import reply_for
 from tests.support.api import new_session, register_and_login, stream_turn
+from tests.support.mockllm import requests_ending_with
 from tests.support.procs import Proc
 from tests.support.sse import SseEvent, collect_sse, read_sse
 from tests.support.stack import Stack
@@ -27,13 +27,6 @@ async def headers(stack: Stack) -> dict[str, str]:
 
 def streamed_text(events: list[SseEvent]) -> str:
     return "".join(e.data["text"] for e in events if e.event == "token")
-
-
-async def model_requests(mockllm: Proc, limit: int) -> list[dict[str, Any]]:
-    async with httpx.AsyncClient() as client:
-        r = await client.get(f"http://127.0.0.1:{mockllm.port}/_mock/requests?limit={limit}")
-        requests: list[dict[str, Any]] = r.json()["requests"]
-        return requests
 
 
 @pytest.mark.parametrize(
@@ -67,7 +60,7 @@ async def test_model_failure_ends_the_run_with_an_error_and_an_honest_history(
         # The conversation is free again, and the model reads the same turn.
         events = await stream_turn(api, headers, sid, "and now?")
         assert events[-1].event == "done"
-        sent = (await model_requests(mockllm, limit=1))[0]["messages"]
+        sent = (await requests_ending_with(mockllm, "and now?"))[-1]["messages"]
         assert [(m["role"], m.get("content")) for m in sent] == [
             ("user", question),
             ("assistant", messages[1]["content"]),
@@ -85,11 +78,7 @@ async def test_a_model_failure_before_the_first_token_is_retried(
         events = await stream_turn(api, headers, sid, question)
         assert [e.event for e in events if e.event != "token"] == ["metadata", "done"]
         assert streamed_text(events) == reply_for([{"role": "user", "content": question}])
-        tries = [
-            r
-            for r in await model_requests(mockllm, limit=5)
-            if r["messages"][-1]["content"] == question
-        ]
+        tries = await requests_ending_with(mockllm, question)
         assert len(tries) == 3  # two failures, then the answer
         if failure == "429":
             # The model said when to try again (Retry-After: 1): each retry waited for it.
@@ -132,7 +121,7 @@ async def test_cancel_stops_the_run_and_keeps_the_partial_answer(
             ("assistant", partial, "interrupted"),
         ]
         assert partial.startswith("tok0 tok1 ")
-        sent = (await model_requests(mockllm, limit=1))[0]["messages"]
+        sent = (await requests_ending_with(mockllm, "after cancel"))[-1]["messages"]
         assert sent[1] == {"role": "assistant", "content": partial}
 
 

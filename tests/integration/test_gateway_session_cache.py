@@ -9,7 +9,7 @@ import pytest
 from nats.aio.client import Client as NATS
 
 from llmsvc.common import subjects
-from llmsvc.common.contracts.sessions import Session, SessionDeleted
+from llmsvc.common.contracts.sessions import Session, SessionDeleted, SessionUpdated
 from llmsvc.common.ids import new_id
 from llmsvc.gateway.session_cache import SessionCache
 from tests.support.waiting import eventually
@@ -60,3 +60,36 @@ async def test_entries_expire_and_the_oldest_go_first(nc: NATS) -> None:
     now[0] = 14
     assert cache.get(user_id="u", session_id=a.session_id) is None
     assert cache.get(user_id="u", session_id=c.session_id) == c
+
+
+async def test_an_update_heard_from_the_sessions_service_replaces_a_held_entry(nc: NATS) -> None:
+    cache = SessionCache(nc)
+    await cache.start()
+    try:
+        mine, other, unseen = session("alice"), session("alice"), session("alice")
+        cache.put(mine)
+        cache.put(other)
+        for changed in (
+            mine.model_copy(update={"model": "mock-large", "instructions": "Be brief."}),
+            unseen.model_copy(update={"model": "mock-large"}),
+            # A forged update moving the session to another user is ignored.
+            mine.model_copy(update={"user_id": "mallory", "name": "stolen"}),
+            # Heard last (one connection keeps the order): once it shows, all were heard.
+            other.model_copy(update={"name": "sentinel"}),
+        ):
+            update = SessionUpdated(session=changed)
+            await nc.publish(subjects.SESSIONS_UPDATED, update.model_dump_json().encode())
+
+        def heard_all() -> bool:
+            got = cache.get(user_id="alice", session_id=other.session_id)
+            return got is not None and got.name == "sentinel"
+
+        await eventually(heard_all)
+        held = cache.get(user_id="alice", session_id=mine.session_id)
+        assert held is not None
+        assert (held.model, held.instructions, held.name) == ("mock-large", "Be brief.", "n")
+        assert cache.get(user_id="mallory", session_id=mine.session_id) is None
+        # Sessions this gateway never held stay out of it.
+        assert cache.get(user_id="alice", session_id=unseen.session_id) is None
+    finally:
+        await cache.stop()

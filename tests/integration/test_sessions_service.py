@@ -21,11 +21,12 @@ from llmsvc.common.contracts.sessions import (
     DeleteSession,
     GetSession,
     ListSessions,
-    RenameSession,
     Session,
     SessionDeleted,
     SessionPage,
+    SetAutoTitle,
     TouchSession,
+    UpdateSession,
 )
 from llmsvc.common.envelope import Envelope
 from llmsvc.common.errors import BadRequest, NotFound, Unavailable
@@ -121,8 +122,8 @@ async def test_another_users_session_is_not_found_like_a_missing_one(
 
     for subject, req in (
         (
-            subjects.SESSIONS_RENAME,
-            RenameSession(user_id=BOB, session_id=session.session_id, name="x"),
+            subjects.SESSIONS_UPDATE,
+            UpdateSession(user_id=BOB, session_id=session.session_id, name="x"),
         ),
         (subjects.SESSIONS_TOUCH, TouchSession(user_id=BOB, session_id=session.session_id)),
         (subjects.SESSIONS_DELETE, DeleteSession(user_id=BOB, session_id=session.session_id)),
@@ -183,11 +184,11 @@ async def test_touch_and_rename_move_a_session_to_the_top(
 
     renamed = await request_model(
         nc,
-        subjects.SESSIONS_RENAME,
-        RenameSession(user_id=ALICE, session_id=b.session_id, name=" Lisbon plans "),
+        subjects.SESSIONS_UPDATE,
+        UpdateSession(user_id=ALICE, session_id=b.session_id, name=" Lisbon plans "),
         Session,
     )
-    assert renamed.name == "Lisbon plans"
+    assert renamed.name == "Lisbon plans" and renamed.title_source == "user"
     assert renamed.updated_at > b.updated_at
     assert renamed.created_at == b.created_at
     assert await get(nc, b.session_id) == renamed
@@ -294,7 +295,14 @@ async def test_malformed_cursor_is_a_bad_request(settings: SessionsSettings, nc:
         (subjects.SESSIONS_GET, b'{"user_id": "u"}', "session_id"),
         (subjects.SESSIONS_LIST, b'{"user_id": "u", "limit": 0}', "limit"),
         (subjects.SESSIONS_LIST, b'{"user_id": "u", "limit": 101}', "limit"),
-        (subjects.SESSIONS_RENAME, b'{"user_id": "u", "session_id": "s", "name": ""}', "name"),
+        (subjects.SESSIONS_UPDATE, b'{"user_id": "u", "session_id": "s", "name": ""}', "name"),
+        (subjects.SESSIONS_UPDATE, b'{"user_id": "u", "session_id": "s"}', None),
+        (
+            subjects.SESSIONS_UPDATE,
+            b'{"user_id": "u", "session_id": "s", "instructions": "' + b"x" * 4001 + b'"}',
+            "instructions",
+        ),
+        (subjects.SESSIONS_TITLE, b'{"user_id": "u", "session_id": "s", "title": ""}', "title"),
         (subjects.SESSIONS_DELETE, b'{"session_id": "s"}', "user_id"),
         (subjects.SESSIONS_TOUCH, b'{"user_id": ["u"], "session_id": "s"}', "user_id"),
     ],
@@ -317,3 +325,36 @@ async def test_index_is_created_at_start_up(
 ) -> None:
     indexes = await mongo_client[settings.database]["sessions"].index_information()
     assert indexes["user_recent"]["key"] == [("user_id", 1), ("updated_at", -1), ("_id", -1)]
+
+
+async def test_the_automatic_title_never_replaces_a_name_the_user_chose(
+    settings: SessionsSettings, nc: NATS
+) -> None:
+    unnamed = await create(nc, ALICE)
+    assert unnamed.title_source == "default"
+    titled = await request(
+        nc,
+        subjects.SESSIONS_TITLE,
+        SetAutoTitle(user_id=ALICE, session_id=unnamed.session_id, title="Trip to Lisbon"),
+    )
+    assert (titled["name"], titled["title_source"]) == ("Trip to Lisbon", "auto")
+    # Another user's session is not titled.
+    other = await request(
+        nc,
+        subjects.SESSIONS_TITLE,
+        SetAutoTitle(user_id=BOB, session_id=unnamed.session_id, title="Mine now"),
+    )
+    assert other is None
+    await request_model(
+        nc,
+        subjects.SESSIONS_UPDATE,
+        UpdateSession(user_id=ALICE, session_id=unnamed.session_id, name="Porto"),
+        Session,
+    )
+    late = await request(
+        nc,
+        subjects.SESSIONS_TITLE,
+        SetAutoTitle(user_id=ALICE, session_id=unnamed.session_id, title="Something else"),
+    )
+    assert late is None
+    assert (await get(nc, unnamed.session_id)).name == "Porto"

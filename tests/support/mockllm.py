@@ -5,6 +5,9 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
+
+import httpx
 
 from tests.support.procs import Proc, free_port, service_proc
 
@@ -41,3 +44,31 @@ def running_mockllm(workdir: Path, **env: str | int | float) -> Iterator[Proc]:
         yield proc
     finally:
         proc.stop()
+
+
+async def model_requests(proc: Proc, *, limit: int = 50) -> list[dict[str, Any]]:
+    """The newest chat-completion request bodies mockllm received, oldest first (each
+    with its `received_at` time)."""
+    async with httpx.AsyncClient() as client:
+        r = await client.get(f"http://127.0.0.1:{proc.port}/_mock/requests?limit={limit}")
+    requests: list[dict[str, Any]] = r.json()["requests"]
+    return requests
+
+
+async def requests_ending_with(proc: Proc, last_message: str) -> list[dict[str, Any]]:
+    """The received requests whose last message is `last_message`, oldest first: the
+    model calls of one turn (other runs, such as title calls, may come in between)."""
+    return [
+        r
+        for r in await model_requests(proc)
+        if r["messages"] and r["messages"][-1].get("content") == last_message
+    ]
+
+
+async def last_request_mentioning(proc: Proc, text: str) -> dict[str, Any]:
+    """The newest received request with `text` in one of its messages."""
+    for request in reversed(await model_requests(proc)):
+        if any(text in str(m.get("content")) for m in request["messages"]):
+            found: dict[str, Any] = request
+            return found
+    raise AssertionError(f"mockllm received no request mentioning {text!r}")

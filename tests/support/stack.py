@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -42,7 +42,13 @@ class Stack:
 
 @contextlib.contextmanager
 def running_stack(
-    workdir: Path, *, nats_url: str, mongo_uri: str, model_url: str, web: bool = False
+    workdir: Path,
+    *,
+    nats_url: str,
+    mongo_uri: str,
+    model_url: str,
+    web: bool = False,
+    extra_env: Mapping[str, str] | None = None,
 ) -> Iterator[Stack]:
     gateway_port, web_port = free_port(), free_port()
     env = {
@@ -60,6 +66,7 @@ def running_stack(
         "WEB_SESSION_SECRET": new_id() + new_id(),
         "JOB_ACK_WAIT_S": "6",
         "LOG_LEVEL": "INFO",
+        **(extra_env or {}),
     }
     stack = Stack(workdir=workdir, env=env, gateway_port=gateway_port, web_port=web_port)
     try:

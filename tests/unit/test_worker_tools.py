@@ -10,6 +10,7 @@ from langchain_core.tools import ToolException
 from langchain_core.utils.function_calling import convert_to_openai_tool
 
 from llmsvc.agent_worker.settings import WorkerSettings
+from llmsvc.agent_worker.titles import clean_title
 from llmsvc.agent_worker.tools import UnknownTool, builtin_tools
 from llmsvc.agent_worker.tools.calculator import MAX_EXPRESSION_LENGTH, calculator
 from llmsvc.agent_worker.tools.current_time import current_time
@@ -111,3 +112,19 @@ def test_an_unfinished_turn_keeps_its_text_and_answers_every_open_call() -> None
     assert (missing.tool_call_id, missing.status) == ("c2", "error")
     assert turn[-1].text == "Two is the" and turn[-1].id == "ai-r1-1"
     assert turn[-1].response_metadata["status"] == "interrupted"
+
+
+@pytest.mark.parametrize(
+    ("answer", "title"),
+    [
+        ("Trip to Lisbon", "Trip to Lisbon"),
+        ('"Trip to Lisbon."', "Trip to Lisbon"),
+        ("Title: **Weekend  in Porto**\nMore text", "Weekend in Porto"),
+        ("\n\n  Planning   a trip  \n", "Planning a trip"),
+        ("word " * 30, "word " * 11 + "word"),
+        ("x" * 80, "x" * 60),
+        ("  \n '' ", None),
+    ],
+)
+def test_a_model_answer_becomes_a_clean_title(answer: str, title: str | None) -> None:
+    assert clean_title(answer) == (title.strip() if title else None)

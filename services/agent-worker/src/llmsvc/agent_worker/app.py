@@ -24,10 +24,12 @@ from llmsvc.agent_worker.graph import build_graph
 from llmsvc.agent_worker.jobs import JobLoop
 from llmsvc.agent_worker.message_store import ContextBudget, MessageStore
 from llmsvc.agent_worker.settings import WorkerSettings
+from llmsvc.agent_worker.titles import Titler
 from llmsvc.agent_worker.tools import builtin_tools
 from llmsvc.common import subjects
 from llmsvc.common.contracts.agent import HistoryRequest
 from llmsvc.common.logging import get_logger
+from llmsvc.common.models import ModelSpec
 from llmsvc.common.nats_client import connect_nats, handle_request
 from llmsvc.common.run_cancels import RunCancels
 from llmsvc.common.run_lock import RunLocks
@@ -41,15 +43,20 @@ from llmsvc.common.streams import (
 log = get_logger(__name__)
 
 
-def build_model(settings: WorkerSettings, http_client: openai.DefaultAioHttpClient) -> ChatOpenAI:
-    """The model client. Its SDK sends requests over aiohttp rather than its default
-    httpx2 transport: about 4 ms less to the first token and half the CPU per request
-    here (bench/README.md)."""
+def build_model(
+    settings: WorkerSettings,
+    http_client: openai.DefaultAioHttpClient,
+    spec: ModelSpec | None = None,
+) -> ChatOpenAI:
+    """The client of one model of `MODELS` (the default one without `spec`). Its SDK sends
+    requests over aiohttp rather than its default httpx2 transport: about 4 ms less to
+    the first token and half the CPU per request here (bench/README.md)."""
+    spec = spec or settings.catalog().default
     return ChatOpenAI(
         http_async_client=http_client,
-        model=settings.openai_model,
-        base_url=settings.openai_base_url,
-        api_key=SecretStr(settings.api_key_value()),
+        model=spec.id,
+        base_url=spec.base_url or settings.openai_base_url,
+        api_key=SecretStr(settings.api_key_value(spec)),
         timeout=settings.model_timeout_s,
         max_retries=settings.model_max_retries,
         max_completion_tokens=settings.model_max_tokens,
@@ -93,9 +100,13 @@ async def lifespan(settings: WorkerSettings) -> AsyncIterator[WorkerState]:
     await migrate_checkpoint_messages(agent_db, saver, store)
     http_client = openai.DefaultAioHttpClient()
     tools = builtin_tools(settings.tools)
+    catalog = settings.catalog()
+    models = {spec.id: build_model(settings, http_client, spec) for spec in catalog.models}
+    titler = Titler(nc)
     graph = build_graph(
-        build_model(settings, http_client),
+        models,
         saver,
+        default_model=catalog.default.id,
         tools=tools,
         max_steps=settings.agent_max_steps,
         tool_timeout_s=settings.tool_timeout_s,
@@ -113,6 +124,9 @@ async def lifespan(settings: WorkerSettings) -> AsyncIterator[WorkerState]:
         ),
         prune_checkpoints=settings.checkpoint_keep == "latest",
         lock_renew_every_s=settings.run_lock_ttl_s / 4,
+        models=models,
+        default_model=catalog.default.id,
+        titler=titler,
     )
     jobs = JobLoop(
         js,
@@ -144,7 +158,7 @@ async def lifespan(settings: WorkerSettings) -> AsyncIterator[WorkerState]:
     ]
     log.info(
         "worker_started",
-        model=settings.openai_model,
+        models=list(models),
         base_url=settings.openai_base_url,
         tools=[tool.name for tool in tools],
     )
@@ -154,6 +168,7 @@ async def lifespan(settings: WorkerSettings) -> AsyncIterator[WorkerState]:
         for task in tasks:
             task.cancel()
         await jobs.drain(timeout_s=settings.job_ack_wait_s / 2)
+        await titler.close()
         # Runs are finished or handed back by now; draining would also wait out the
         # pending long-poll fetches (up to their 5 s timeout), so flush and close.
         with contextlib.suppress(Exception):

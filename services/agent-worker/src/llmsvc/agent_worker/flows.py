@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Mapping
 from typing import Any
 
 import httpx2
 import openai
 from langchain_core.messages import HumanMessage, RemoveMessage
 from langchain_core.runnables import RunnableConfig
+from langchain_openai import ChatOpenAI
 from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.graph import MessagesState
 from langgraph.graph.message import REMOVE_ALL_MESSAGES
@@ -18,9 +20,10 @@ from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 
 from llmsvc.agent_worker.events import RunEventPublisher, RunFenced, last_event
-from llmsvc.agent_worker.graph import AgentGraph, RunContext, ToolStepLimit
+from llmsvc.agent_worker.graph import AgentGraph, ModelUnavailable, RunContext, ToolStepLimit
 from llmsvc.agent_worker.message_store import ContextBudget, MessageStore, TurnMemory
 from llmsvc.agent_worker.model_stream import ModelStreamError
+from llmsvc.agent_worker.titles import Titler
 from llmsvc.agent_worker.transcript import TurnTranscript, run_message_prefixes
 from llmsvc.common import subjects
 from llmsvc.common.contracts.agent import EventType, MessageStatus, RunJob
@@ -68,7 +71,13 @@ class RunExecutor:
         budget: ContextBudget,
         prune_checkpoints: bool,
         lock_renew_every_s: float,
+        models: Mapping[str, ChatOpenAI],
+        default_model: str,
+        titler: Titler | None = None,
     ) -> None:
+        self._models = models
+        self._default_model = default_model
+        self._titler = titler
         self._store = store
         self._budget = budget
         self._cancels = cancels
@@ -153,6 +162,11 @@ class RunExecutor:
         finally:
             await pub.close()
         await self._prune(job, memory)
+        if terminal[0] == "done" and job.wants_title and self._titler is not None:
+            span = memory.stored_span
+            model = self._models.get(job.model or self._default_model)
+            if span is not None and span[0] == 0 and model is not None:  # its first exchange
+                self._titler.title_later(model, job, str(terminal[1]["message"]["content"]))
 
     async def _prune(self, job: RunJob, memory: TurnMemory) -> None:
         """Drop the conversation's older checkpoints (CHECKPOINT_KEEP=latest) every few
@@ -267,7 +281,14 @@ class RunExecutor:
         state = await self._graph.ainvoke(
             turn,
             config,
-            context=RunContext(run_id=job.run_id, transcript=transcript, events=pub, memory=memory),
+            context=RunContext(
+                run_id=job.run_id,
+                transcript=transcript,
+                events=pub,
+                memory=memory,
+                model_id=job.model,
+                instructions=job.instructions,
+            ),
             durability="exit",
         )
         # Stored before `done` is published: history read after `done` includes them.
@@ -295,6 +316,8 @@ def run_error_body(exc: Exception) -> dict[str, str] | None:
     not change (the model's failure, or the agent's step limit); None otherwise."""
     if isinstance(exc, ToolStepLimit):
         return {"code": "tool_step_limit", "message": str(exc)}
+    if isinstance(exc, ModelUnavailable):
+        return {"code": "model_unavailable", "message": str(exc)}
     return model_error_body(exc)
 
 

@@ -14,11 +14,11 @@ the context budget.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from langchain_core.messages import AIMessage, ToolMessage
+from langchain_core.messages import AIMessage, SystemMessage, ToolMessage
 from langchain_core.tools import BaseTool, ToolException
 from langchain_core.utils.function_calling import convert_to_openai_tool
 from langchain_openai import ChatOpenAI
@@ -45,6 +45,13 @@ class ToolStepLimit(Exception):
         self.steps = steps
 
 
+class ModelUnavailable(Exception):
+    """The conversation's model is no longer on offer (`MODELS` changed)."""
+
+    def __init__(self, model_id: str) -> None:
+        super().__init__(f"the model {model_id!r} is no longer available; choose another")
+
+
 class EventSink(Protocol):
     async def publish(self, type_: EventType, data: dict[str, Any]) -> None: ...
 
@@ -60,6 +67,9 @@ class RunContext:
     events: EventSink
     #: The conversation's earlier turns, as far as they fit the model's context budget.
     memory: TurnMemory
+    #: The conversation's model (None: the default) and its instructions to it.
+    model_id: str | None = None
+    instructions: str = ""
 
 
 AgentGraph = CompiledStateGraph[MessagesState, RunContext, MessagesState, MessagesState]
@@ -74,9 +84,10 @@ def tool_error_text(exc: Exception) -> str:
 
 
 def build_graph(
-    model: ChatOpenAI,
+    models: Mapping[str, ChatOpenAI],
     checkpointer: BaseCheckpointSaver[Any],
     *,
+    default_model: str,
     tools: Sequence[BaseTool] = (),
     max_steps: int = 8,
     tool_timeout_s: float = 30.0,
@@ -87,8 +98,12 @@ def build_graph(
         state: MessagesState, runtime: Runtime[RunContext]
     ) -> dict[str, list[Any]]:
         ctx = runtime.context
+        model = models.get(ctx.model_id or default_model)
+        if model is None:
+            raise ModelUnavailable(ctx.model_id or default_model)
         step = sum(isinstance(m, AIMessage) for m in state["messages"])
-        context = [*await ctx.memory.earlier(), *state["messages"]]
+        instructions = [SystemMessage(ctx.instructions)] if ctx.instructions else []
+        context = [*instructions, *await ctx.memory.earlier(), *state["messages"]]
         reply = await stream_reply(model, context, ctx.transcript.text, tools=tool_specs)
         message = reply.message(
             message_id=assistant_message_id(ctx.run_id, step), created_at=utcnow().isoformat()

@@ -5,14 +5,15 @@ from typing import Annotated, Literal
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import NoDecode
 
+from llmsvc.common.models import ModelSettings, ModelSpec
 from llmsvc.common.settings import MongoSettings
 
 
-class WorkerSettings(MongoSettings):
-    #: Any OpenAI-compatible endpoint; unset means api.openai.com.
+class WorkerSettings(MongoSettings, ModelSettings):
+    #: Any OpenAI-compatible endpoint; unset means api.openai.com. A model of `MODELS`
+    #: may name its own.
     openai_base_url: str | None = None
     openai_api_key: SecretStr | None = None
-    openai_model: str = "gpt-4o-mini"
     model_timeout_s: float = Field(120.0, gt=0)
     #: Retries of a model request that failed before its first token (429 after its
     #: Retry-After, 5xx, connection errors and timeouts), with exponential backoff; a
@@ -78,7 +79,18 @@ class WorkerSettings(MongoSettings):
         if self.langsmith_project:
             os.environ["LANGSMITH_PROJECT"] = self.langsmith_project
 
-    def api_key_value(self) -> str:
+    def api_key_value(self, spec: ModelSpec | None = None) -> str:
+        """The key for `spec` (from the variable its `api_key_env` names), else
+        `OPENAI_API_KEY`."""
+        import os
+
+        if spec is not None and spec.api_key_env:
+            key = os.environ.get(spec.api_key_env)
+            if not key:
+                raise ValueError(
+                    f"model {spec.id!r} reads its API key from {spec.api_key_env}, which is unset"
+                )
+            return key
         if self.openai_api_key is not None:
             return self.openai_api_key.get_secret_value()
         # OpenAI-compatible local servers accept any key; the SDK insists on one.

@@ -12,7 +12,7 @@ from llmsvc.common.run_lock import RunLocks
 from llmsvc.common.streams import agent_events_stream, agent_jobs_stream, ensure_stream
 from llmsvc.common.token_denylist import TokenDenylist
 from llmsvc.gateway.errors import install_error_handlers
-from llmsvc.gateway.routes import auth, conversation, health, sessions
+from llmsvc.gateway.routes import auth, conversation, health, models, sessions
 from llmsvc.gateway.session_cache import SessionCache
 from llmsvc.gateway.settings import GatewaySettings
 from llmsvc.gateway.state import GatewayState
@@ -42,6 +42,7 @@ def create_app(settings: GatewaySettings) -> FastAPI:
             cancels=cancels,
             denylist=denylist,
             session_cache=session_cache,
+            models=settings.catalog(),
             mongo=mongo,
         )
         try:
@@ -63,11 +64,13 @@ def create_app(settings: GatewaySettings) -> FastAPI:
             "(validation errors: 422 with `fields`). `POST /conversation` streams the reply "
             "as Server-Sent Events: `metadata`, `token`s (`reset`: discard the partial "
             "text), then one of `done`, `error`, `cancelled`; each event's `id` is its "
-            "sequence number. Reconnect to `GET /conversation/runs/{run_id}/events` "
+            "sequence number; `tool_call` and `tool_result` show the agent's tool steps. "
+            "Reconnect to `GET /conversation/runs/{run_id}/events` "
             "with `Last-Event-ID` to resume."
         ),
     )
     install_error_handlers(app)
-    for router in (health.router, auth.router, sessions.router, conversation.router):
+    routers = (health.router, auth.router, models.router, sessions.router, conversation.router)
+    for router in routers:
         app.include_router(router)
     return app

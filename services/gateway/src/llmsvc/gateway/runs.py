@@ -38,11 +38,12 @@ async def resolve_session(
     caller's own (from the cache of checked sessions when this gateway has one)."""
     timeout = state.settings.rpc_timeout_s
     if session_id is None:
+        # A provisional name, which the automatic title replaces after the first reply.
         name = " ".join(first_message.split())[:60] or None
         session = await request_model(
             state.nc,
             subjects.SESSIONS_CREATE,
-            CreateSession(user_id=user_id, name=name),
+            CreateSession(user_id=user_id, name=name, title_source="default"),
             Session,
             timeout_s=timeout,
         )
@@ -75,6 +76,9 @@ def new_job(session: Session, message: str) -> RunJob:
         message=message,
         message_id=f"user-{new_id()}",
         created_at=utcnow(),
+        model=session.model,
+        instructions=session.instructions,
+        wants_title=session.title_source == "default",
     )
 
 

@@ -6,7 +6,8 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, StringConstraints
 
-from llmsvc.common.contracts.sessions import SessionName
+from llmsvc.common.contracts.sessions import Instructions, SessionName
+from llmsvc.common.models import ModelId
 
 MessageText = Annotated[str, StringConstraints(min_length=1, max_length=32_000)]
 SessionId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_-]{1,64}$")]
@@ -24,10 +25,26 @@ class ConversationBody(Body):
 
 class CreateSessionBody(Body):
     name: SessionName | None = None
+    #: An id from `GET /models`; the default model when left out.
+    model: ModelId | None = None
+    #: The conversation's system prompt.
+    instructions: Instructions = ""
 
 
-class RenameSessionBody(Body):
-    name: SessionName
+class UpdateSessionBody(Body):
+    name: SessionName | None = None
+    model: ModelId | None = None
+    instructions: Instructions | None = None
+
+
+class ModelCard(BaseModel):
+    id: str
+    name: str
+    default: bool
+
+
+class ModelList(BaseModel):
+    models: list[ModelCard]
 
 
 class LogoutBody(Body):

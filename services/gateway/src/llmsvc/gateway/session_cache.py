@@ -1,11 +1,13 @@
 """Sessions this gateway has already checked, so a message to a known conversation
 costs no `sessions.v1.get` round trip before its run starts.
 
-Only what a run needs is read from here (owner, thread id): a session's owner and
-thread never change, so an entry goes stale only when its session is deleted. Every
-gateway hears deletions on `sessions.v1.events.deleted` and drops the entry; it drops
-everything after a NATS reconnect (a deletion may have gone by unheard), and entries
-expire after `ttl_s` in any case. Reads that show a session to the user (its name,
+Only what a run needs is read from here (owner, thread id, model, instructions, whether
+it is still unnamed). Owner and thread never change; the rest changes by `PATCH`, which
+the sessions service tells every gateway on `sessions.v1.notify.updated` (an entry this
+gateway holds takes the new version). Every gateway hears deletions on
+`sessions.v1.events.deleted` and drops the entry; it drops everything after a NATS
+reconnect (a message may have gone by unheard), and entries expire after `ttl_s` in any
+case. Reads that show a session to the user (its name,
 timestamps) still ask the sessions service.
 """
 
@@ -21,7 +23,7 @@ from nats.aio.subscription import Subscription
 from pydantic import ValidationError
 
 from llmsvc.common import subjects
-from llmsvc.common.contracts.sessions import Session, SessionDeleted
+from llmsvc.common.contracts.sessions import Session, SessionDeleted, SessionUpdated
 
 
 class SessionCache:
@@ -40,13 +42,16 @@ class SessionCache:
         self._entries: OrderedDict[str, tuple[float, Session]] = OrderedDict()
         self._reconnects = self._reconnect_count()
         self._sub: Subscription | None = None
+        self._updates: Subscription | None = None
 
     async def start(self) -> None:
         self._sub = await self._nc.subscribe(subjects.SESSIONS_DELETED, cb=self._on_deleted)
+        self._updates = await self._nc.subscribe(subjects.SESSIONS_UPDATED, cb=self._on_updated)
 
     async def stop(self) -> None:
-        if self._sub is not None:
-            await self._sub.unsubscribe()
+        for sub in (self._sub, self._updates):
+            if sub is not None:
+                await sub.unsubscribe()
 
     def get(self, *, user_id: str, session_id: str) -> Session | None:
         """The session if this gateway has seen `user_id` own it recently."""
@@ -73,6 +78,18 @@ class SessionCache:
 
     def forget(self, session_id: str) -> None:
         self._entries.pop(session_id, None)
+
+    def refresh(self, session: Session) -> None:
+        """Take a newer version of a session this gateway holds (others stay out)."""
+        entry = self._entries.get(session.session_id)
+        if entry is not None and entry[1].user_id == session.user_id:
+            self._entries[session.session_id] = (entry[0], session)
+
+    async def _on_updated(self, msg: Msg) -> None:
+        try:
+            self.refresh(SessionUpdated.model_validate_json(msg.data).session)
+        except ValidationError:
+            pass
 
     async def _on_deleted(self, msg: Msg) -> None:
         try:

@@ -2,10 +2,11 @@ from __future__ import annotations
 
 from pydantic import AliasChoices, Field
 
+from llmsvc.common.models import ModelSettings
 from llmsvc.common.settings import JwtSettings, MongoSettings
 
 
-class GatewaySettings(JwtSettings, MongoSettings):
+class GatewaySettings(JwtSettings, MongoSettings, ModelSettings):
     host: str = Field("127.0.0.1", validation_alias=AliasChoices("GATEWAY_HOST", "HOST"))
     port: int = Field(8000, validation_alias=AliasChoices("GATEWAY_PORT", "PORT"))
     #: How long a run's events stay replayable (must match the workers').

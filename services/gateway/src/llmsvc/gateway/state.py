@@ -6,6 +6,7 @@ from nats.aio.client import Client as NATS
 from nats.js import JetStreamContext
 from pymongo import AsyncMongoClient
 
+from llmsvc.common.models import ModelCatalog
 from llmsvc.common.run_cancels import RunCancels
 from llmsvc.common.run_lock import RunLocks
 from llmsvc.common.token_denylist import TokenDenylist
@@ -22,5 +23,7 @@ class GatewayState:
     cancels: RunCancels
     denylist: TokenDenylist
     session_cache: SessionCache
+    #: The models on offer (`MODELS`), the first the default.
+    models: ModelCatalog
     #: Only for the readiness probe: the gateway never reads another service's data.
     mongo: AsyncMongoClient[dict[str, object]]

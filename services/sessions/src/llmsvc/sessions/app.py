@@ -14,7 +14,7 @@ from pymongo import AsyncMongoClient
 from llmsvc.common.errors import Unavailable
 from llmsvc.common.logging import get_logger
 from llmsvc.common.streams import ensure_stream, sessions_events_stream
-from llmsvc.sessions.events import JetStreamAnnouncer
+from llmsvc.sessions.events import JetStreamAnnouncer, NatsUpdateNotifier
 from llmsvc.sessions.flows import finish_unfinished_deletions
 from llmsvc.sessions.handlers import register_handlers
 from llmsvc.sessions.repository import Document, SessionRepository
@@ -68,7 +68,11 @@ def create_app(settings: SessionsSettings) -> FastStream:
                 # The app stops the broker only if it started it.
                 await broker.stop()
                 raise
-            current.append(SessionService(sessions=sessions, announcer=announcer))
+            current.append(
+                SessionService(
+                    sessions=sessions, announcer=announcer, notifier=NatsUpdateNotifier(nc)
+                )
+            )
             log.info("sessions_ready", database=settings.database)
             yield
         finally:

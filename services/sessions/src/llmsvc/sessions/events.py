@@ -3,16 +3,18 @@ agent worker is up at that moment (docs/design.md §3)."""
 
 from __future__ import annotations
 
+import contextlib
 from typing import Protocol
 
+from nats.aio.client import Client as NATS
 from nats.errors import Error as NatsError
 from nats.js import JetStreamContext
 
 from llmsvc.common import subjects
-from llmsvc.common.contracts.sessions import SessionDeleted
+from llmsvc.common.contracts.sessions import Session, SessionDeleted, SessionUpdated
 from llmsvc.common.errors import Unavailable
 
-__all__ = ["DeletionAnnouncer", "JetStreamAnnouncer"]
+__all__ = ["DeletionAnnouncer", "JetStreamAnnouncer", "NatsUpdateNotifier", "UpdateNotifier"]
 
 
 class DeletionAnnouncer(Protocol):
@@ -37,3 +39,25 @@ class JetStreamAnnouncer:
             )
         except (NatsError, TimeoutError) as exc:
             raise Unavailable("could not announce the deletion; try again") from exc
+
+
+class UpdateNotifier(Protocol):
+    async def updated(self, session: Session) -> None:
+        """Tell the gateways, best effort (their cache entries expire anyway)."""
+
+
+class NatsUpdateNotifier:
+    def __init__(self, nc: NATS) -> None:
+        self._nc = nc
+
+    async def updated(self, session: Session) -> None:
+        with contextlib.suppress(NatsError, OSError):
+            await self._nc.publish(
+                subjects.SESSIONS_UPDATED,
+                SessionUpdated(session=session).model_dump_json().encode(),
+            )
+
+
+class NoUpdateNotifier:
+    async def updated(self, session: Session) -> None:
+        return None

@@ -19,8 +19,9 @@ from llmsvc.common.contracts.sessions import (
     DeleteSession,
     GetSession,
     ListSessions,
-    RenameSession,
+    SetAutoTitle,
     TouchSession,
+    UpdateSession,
 )
 from llmsvc.common.nats_client import handle_request
 from llmsvc.sessions.service import SessionService
@@ -68,9 +69,13 @@ def register_handlers(
     async def list_sessions(body: bytes) -> Reply:
         return await reply(body, ListSessions, SessionService.list_sessions)
 
-    @subscriber(subjects.SESSIONS_RENAME)
-    async def rename(body: bytes) -> Reply:
-        return await reply(body, RenameSession, SessionService.rename)
+    @subscriber(subjects.SESSIONS_UPDATE)
+    async def update(body: bytes) -> Reply:
+        return await reply(body, UpdateSession, SessionService.update)
+
+    @subscriber(subjects.SESSIONS_TITLE)
+    async def title(body: bytes) -> Reply:
+        return await reply(body, SetAutoTitle, SessionService.set_auto_title)
 
     @subscriber(subjects.SESSIONS_DELETE)
     async def delete(body: bytes) -> Reply:

@@ -8,7 +8,7 @@ from typing import Any
 from pymongo import ASCENDING, DESCENDING, ReturnDocument
 from pymongo.asynchronous.collection import AsyncCollection
 
-from llmsvc.common.contracts.sessions import Session
+from llmsvc.common.contracts.sessions import DEFAULT_SESSION_NAME, Session
 
 __all__ = ["Document", "SessionRepository"]
 
@@ -16,7 +16,9 @@ Document = dict[str, Any]
 
 
 class SessionRepository:
-    """`{_id: session_id, thread_id, user_id, name, created_at, updated_at}`.
+    """`{_id: session_id, thread_id, user_id, name, created_at, updated_at, model,
+    instructions, title_source}` (documents from before the last three read as the
+    default model, no instructions, and a name the user chose unless it is the default).
 
     A deletion first sets `deleted_at` (the session disappears for its owner), then
     announces it, then removes the document: a session whose announcement failed is
@@ -45,6 +47,9 @@ class SessionRepository:
                 "name": session.name,
                 "created_at": session.created_at,
                 "updated_at": session.updated_at,
+                "model": session.model,
+                "instructions": session.instructions,
+                "title_source": session.title_source,
             }
         )
 
@@ -69,9 +74,14 @@ class SessionRepository:
         )
         return [_required(doc) async for doc in cursor]
 
-    async def update(self, *, user_id: str, session_id: str, fields: Document) -> Session | None:
+    async def update(
+        self, *, user_id: str, session_id: str, fields: Document, only_if: Document | None = None
+    ) -> Session | None:
+        """Set `fields` on the owner's session (and only if it also matches `only_if`)."""
         doc = await self._sessions.find_one_and_update(
-            _live(user_id, session_id), {"$set": fields}, return_document=ReturnDocument.AFTER
+            {**_live(user_id, session_id), **(only_if or {})},
+            {"$set": fields},
+            return_document=ReturnDocument.AFTER,
         )
         return _session(doc)
 
@@ -109,4 +119,8 @@ def _required(doc: Document) -> Session:
         name=doc["name"],
         created_at=doc["created_at"],
         updated_at=doc["updated_at"],
+        model=doc.get("model"),
+        instructions=doc.get("instructions") or "",
+        title_source=doc.get("title_source")
+        or ("default" if doc["name"] == DEFAULT_SESSION_NAME else "user"),
     )

@@ -10,15 +10,16 @@ from llmsvc.common.contracts.sessions import (
     DeleteSession,
     GetSession,
     ListSessions,
-    RenameSession,
     Session,
     SessionPage,
+    SetAutoTitle,
     TouchSession,
+    UpdateSession,
 )
 from llmsvc.common.errors import NotFound
 from llmsvc.common.ids import new_id, utcnow
 from llmsvc.sessions.cursor import decode_cursor, encode_cursor
-from llmsvc.sessions.events import DeletionAnnouncer
+from llmsvc.sessions.events import DeletionAnnouncer, NoUpdateNotifier, UpdateNotifier
 from llmsvc.sessions.flows import delete_session
 from llmsvc.sessions.repository import SessionRepository
 
@@ -32,9 +33,16 @@ def bson_now() -> datetime:
 
 
 class SessionService:
-    def __init__(self, *, sessions: SessionRepository, announcer: DeletionAnnouncer) -> None:
+    def __init__(
+        self,
+        *,
+        sessions: SessionRepository,
+        announcer: DeletionAnnouncer,
+        notifier: UpdateNotifier | None = None,
+    ) -> None:
         self._sessions = sessions
         self._announcer = announcer
+        self._notifier = notifier or NoUpdateNotifier()
 
     async def create(self, req: CreateSession) -> Session:
         now = bson_now()
@@ -46,6 +54,9 @@ class SessionService:
             name=req.name or DEFAULT_SESSION_NAME,
             created_at=now,
             updated_at=now,
+            model=req.model,
+            instructions=req.instructions,
+            title_source=req.title_source or ("user" if req.name else "default"),
         )
         await self._sessions.insert(session)
         return session
@@ -64,14 +75,34 @@ class SessionService:
             next_cursor = encode_cursor(last.updated_at, last.session_id)
         return SessionPage(sessions=page, next_cursor=next_cursor)
 
-    async def rename(self, req: RenameSession) -> Session:
-        return _found(
+    async def update(self, req: UpdateSession) -> Session:
+        fields: dict[str, object] = {"updated_at": bson_now()}
+        if req.name is not None:
+            fields.update(name=req.name, title_source="user")
+        if req.model is not None:
+            fields["model"] = req.model
+        if req.instructions is not None:
+            fields["instructions"] = req.instructions
+        session = _found(
             await self._sessions.update(
-                user_id=req.user_id,
-                session_id=req.session_id,
-                fields={"name": req.name, "updated_at": bson_now()},
+                user_id=req.user_id, session_id=req.session_id, fields=fields
             )
         )
+        await self._notifier.updated(session)
+        return session
+
+    async def set_auto_title(self, req: SetAutoTitle) -> Session | None:
+        """Name the conversation `title` unless someone has named it already; the session
+        as it now is, or None when the title was not taken."""
+        session = await self._sessions.update(
+            user_id=req.user_id,
+            session_id=req.session_id,
+            fields={"name": req.title, "title_source": "auto"},
+            only_if={"title_source": {"$in": ["default", None]}},
+        )
+        if session is not None:
+            await self._notifier.updated(session)
+        return session
 
     async def touch(self, req: TouchSession) -> Session:
         return _found(

@@ -21,6 +21,12 @@ class RunJob(Contract):
     message: str
     message_id: str
     created_at: datetime
+    #: The conversation's model (an id of the operator's `MODELS`; None: the default)
+    #: and instructions (its system prompt), as the gateway last saw them.
+    model: str | None = None
+    instructions: str = ""
+    #: Nobody has named the conversation yet: title it after its first exchange.
+    wants_title: bool = False
 
 
 class RunEvent(Contract):

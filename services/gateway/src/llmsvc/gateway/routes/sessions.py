@@ -10,15 +10,16 @@ from llmsvc.common.contracts.sessions import (
     CreateSession,
     DeleteSession,
     ListSessions,
-    RenameSession,
     Session,
     SessionPage,
+    UpdateSession,
 )
-from llmsvc.common.errors import Forbidden
+from llmsvc.common.errors import Forbidden, ValidationFailed
 from llmsvc.common.nats_client import request, request_model
 from llmsvc.gateway.deps import Claims, State
 from llmsvc.gateway.runs import owned_session
-from llmsvc.gateway.schemas import CreateSessionBody, RenameSessionBody
+from llmsvc.gateway.schemas import CreateSessionBody, UpdateSessionBody
+from llmsvc.gateway.state import GatewayState
 
 router = APIRouter(prefix="/conversation", tags=["sessions"])
 
@@ -31,7 +32,11 @@ Cursor = Annotated[str | None, Query(max_length=512)]
 async def create_session(
     claims: Claims, state: State, body: CreateSessionBody | None = None
 ) -> Session:
-    payload = CreateSession(user_id=claims.sub, name=body.name if body else None)
+    body = body or CreateSessionBody()
+    check_model(state, body.model)
+    payload = CreateSession(
+        user_id=claims.sub, name=body.name, model=body.model, instructions=body.instructions
+    )
     session = await request_model(
         state.nc, subjects.SESSIONS_CREATE, payload, Session, timeout_s=state.settings.rpc_timeout_s
     )
@@ -68,13 +73,37 @@ async def list_user_sessions(
 
 
 @router.patch("/session/{session_id}", response_model=Session)
-async def rename_session(
-    session_id: SessionIdPath, body: RenameSessionBody, claims: Claims, state: State
+async def update_session(
+    session_id: SessionIdPath, body: UpdateSessionBody, claims: Claims, state: State
 ) -> Session:
-    payload = RenameSession(user_id=claims.sub, session_id=session_id, name=body.name)
-    return await request_model(
-        state.nc, subjects.SESSIONS_RENAME, payload, Session, timeout_s=state.settings.rpc_timeout_s
+    """Rename the conversation, or change its model or instructions (from its next run)."""
+    if body.name is None and body.model is None and body.instructions is None:
+        raise ValidationFailed(
+            "give at least one of name, model, instructions",
+            fields=[{"loc": ["body"], "msg": "nothing to change", "type": "missing"}],
+        )
+    check_model(state, body.model)
+    payload = UpdateSession(
+        user_id=claims.sub,
+        session_id=session_id,
+        name=body.name,
+        model=body.model,
+        instructions=body.instructions,
     )
+    session = await request_model(
+        state.nc, subjects.SESSIONS_UPDATE, payload, Session, timeout_s=state.settings.rpc_timeout_s
+    )
+    state.session_cache.refresh(session)  # other gateways hear the update
+    return session
+
+
+def check_model(state: GatewayState, model: str | None) -> None:
+    """422 for a model the operator does not offer."""
+    if model is not None and state.models.get(model) is None:
+        raise ValidationFailed(
+            f"unknown model {model!r}; GET /models lists the models on offer",
+            fields=[{"loc": ["body", "model"], "msg": "unknown model", "type": "value_error"}],
+        )
 
 
 @router.delete("/session/{session_id}", status_code=status.HTTP_204_NO_CONTENT)

@@ -84,7 +84,16 @@ async function loadHistory({ older = false } = {}) {
   const query = older && state.olderCursor ? `?before=${encodeURIComponent(state.olderCursor)}` : "";
   const page = await api("GET", path`/sessions/${id}/history` + query);
   if (state.currentId !== id) return; // the user moved on meanwhile
-  const nodes = (page.messages ?? []).map((m) => messageNode(m.role, m.content));
+  // Tool steps (assistant tool calls, tool results) are the agent's working: the
+  // conversation shows the questions and the answers.
+  const shown = (page.messages ?? []).filter(
+    (m) => m.role === "user" || (m.role === "assistant" && m.content),
+  );
+  const nodes = shown.map((m) => {
+    const node = messageNode(m.role, m.content);
+    if (m.status === "interrupted") node.dataset.status = "interrupted";
+    return node;
+  });
   if (older) ui.messages.prepend(...nodes);
   else ui.messages.replaceChildren(...nodes);
   state.olderCursor = page.next_cursor ?? null;

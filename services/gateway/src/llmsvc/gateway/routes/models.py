@@ -1,0 +1,20 @@
+"""The models a conversation can use: the operator's allowlist (`MODELS`)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from llmsvc.gateway.deps import Claims, State
+from llmsvc.gateway.schemas import ModelCard, ModelList
+
+router = APIRouter(tags=["models"])
+
+
+@router.get("/models", response_model=ModelList)
+async def list_models(_claims: Claims, state: State) -> ModelList:
+    default = state.models.default.id
+    return ModelList(
+        models=[
+            ModelCard(id=m.id, name=m.label, default=m.id == default) for m in state.models.models
+        ]
+    )
