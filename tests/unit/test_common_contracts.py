@@ -50,7 +50,7 @@ def test_access_token_round_trip_and_rejections() -> None:
     other_type = jwt.encode({**claims.model_dump(), "typ": "refresh"}, SECRET, algorithm="HS256")
     with pytest.raises(Unauthorized):
         verify_access_token(other_type, secret=SECRET)
-    unsigned = jwt.encode(claims.model_dump(), None, algorithm="none")
+    unsigned = jwt.encode(claims.model_dump(), "", algorithm="none")
     with pytest.raises(Unauthorized):
         verify_access_token(unsigned, secret=SECRET)
 

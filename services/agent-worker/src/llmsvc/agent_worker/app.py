@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import openai
+from langchain_core.tools import BaseTool
 from langchain_openai import ChatOpenAI
 from nats.aio.client import Client as NATS
 from nats.aio.msg import Msg
@@ -20,12 +21,14 @@ from llmsvc.agent_worker.checkpoint_migration import migrate_checkpoint_messages
 from llmsvc.agent_worker.checkpointer import PruningMongoDBSaver
 from llmsvc.agent_worker.cleanup import run_cleanup
 from llmsvc.agent_worker.flows import RunExecutor
-from llmsvc.agent_worker.graph import build_graph
+from llmsvc.agent_worker.graph import AgentGraph, build_graph
+from llmsvc.agent_worker.health import reachable, start_health_server
 from llmsvc.agent_worker.jobs import JobLoop
 from llmsvc.agent_worker.message_store import ContextBudget, MessageStore
 from llmsvc.agent_worker.settings import WorkerSettings
 from llmsvc.agent_worker.titles import Titler
 from llmsvc.agent_worker.tools import builtin_tools
+from llmsvc.agent_worker.tools.mcp import McpToolset
 from llmsvc.common import subjects
 from llmsvc.common.contracts.agent import HistoryRequest
 from llmsvc.common.logging import get_logger
@@ -99,22 +102,30 @@ async def lifespan(settings: WorkerSettings) -> AsyncIterator[WorkerState]:
     await store.ensure_indexes()
     await migrate_checkpoint_messages(agent_db, saver, store)
     http_client = openai.DefaultAioHttpClient()
-    tools = builtin_tools(settings.tools)
+    builtins = builtin_tools(settings.tools)
+    mcp = McpToolset(settings.mcp_servers)
+    await mcp.load_missing()
     catalog = settings.catalog()
     models = {spec.id: build_model(settings, http_client, spec) for spec in catalog.models}
     titler = Titler(nc)
-    graph = build_graph(
-        models,
-        saver,
-        default_model=catalog.default.id,
-        tools=tools,
-        max_steps=settings.agent_max_steps,
-        tool_timeout_s=settings.tool_timeout_s,
-    )
+
+    def tools() -> list[BaseTool]:
+        return [*builtins, *mcp.tools]
+
+    def agent_graph() -> AgentGraph:
+        return build_graph(
+            models,
+            saver,
+            default_model=catalog.default.id,
+            tools=tools(),
+            max_steps=settings.agent_max_steps,
+            tool_timeout_s=settings.tool_timeout_s,
+        )
+
     executor = RunExecutor(
         nc=nc,
         js=js,
-        graph=graph,
+        graph=agent_graph(),
         locks=locks,
         cancels=cancels,
         saver=saver,
@@ -152,15 +163,42 @@ async def lifespan(settings: WorkerSettings) -> AsyncIterator[WorkerState]:
         task.add_done_callback(history_tasks.discard)
 
     await nc.subscribe(subjects.AGENT_HISTORY, queue=subjects.AGENT_QUEUE, cb=on_history)
+
+    async def retry_mcp_servers() -> None:
+        """Load the MCP servers that were down, and give new runs their tools."""
+        while mcp.missing:
+            await asyncio.sleep(settings.mcp_retry_s)
+            if await mcp.load_missing():
+                executor.graph = agent_graph()
+
+    async def readiness() -> tuple[bool, dict[str, Any]]:
+        checks = {
+            "nats": nc.is_connected,
+            "mongo": await reachable(amongo.admin.command("ping")),
+        }
+        details = {
+            "checks": checks,
+            "tools": [tool.name for tool in tools()],
+            "mcp": {name: status.as_dict() for name, status in mcp.status.items()},
+        }
+        return all(checks.values()), details
+
+    health = (
+        None
+        if settings.health_port is None
+        else await start_health_server(settings.health_host, settings.health_port, readiness)
+    )
     tasks = [
         asyncio.create_task(jobs.run()),
         asyncio.create_task(run_cleanup(js, saver, store, locks)),
+        asyncio.create_task(retry_mcp_servers()),
     ]
     log.info(
         "worker_started",
         models=list(models),
         base_url=settings.openai_base_url,
-        tools=[tool.name for tool in tools],
+        tools=[tool.name for tool in tools()],
+        mcp_unavailable=mcp.missing,
     )
     try:
         yield WorkerState(nc=nc, mongo=mongo, amongo=amongo, jobs=jobs, tasks=tasks)
@@ -169,6 +207,8 @@ async def lifespan(settings: WorkerSettings) -> AsyncIterator[WorkerState]:
             task.cancel()
         await jobs.drain(timeout_s=settings.job_ack_wait_s / 2)
         await titler.close()
+        if health is not None:
+            await health.cleanup()
         # Runs are finished or handed back by now; draining would also wait out the
         # pending long-poll fetches (up to their 5 s timeout), so flush and close.
         with contextlib.suppress(Exception):

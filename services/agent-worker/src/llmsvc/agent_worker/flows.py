@@ -21,6 +21,7 @@ from nats.js import JetStreamContext
 
 from llmsvc.agent_worker.events import RunEventPublisher, RunFenced, last_event
 from llmsvc.agent_worker.graph import AgentGraph, ModelUnavailable, RunContext, ToolStepLimit
+from llmsvc.agent_worker.history import role_of
 from llmsvc.agent_worker.message_store import ContextBudget, MessageStore, TurnMemory
 from llmsvc.agent_worker.model_stream import ModelStreamError
 from llmsvc.agent_worker.titles import Titler
@@ -38,6 +39,18 @@ log = get_logger(__name__)
 #: Older checkpoints are pruned when a conversation's message count crosses a multiple
 #: of this (about every 8 turns), so at most about that many turns' checkpoints are kept.
 PRUNE_EVERY_MESSAGES = 16
+
+
+def replaces_history(job: RunJob) -> bool:
+    return job.regenerate or job.edit_message_id is not None
+
+
+class ReplaceRefused(Exception):
+    """An edit or regeneration that has nothing to replace: the run ends with `error`."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.body = {"code": code, "message": message}
 
 
 class RunDeferred(Exception):
@@ -85,7 +98,8 @@ class RunExecutor:
         self._prune_checkpoints = prune_checkpoints
         self._nc = nc
         self._js = js
-        self._graph = graph
+        #: Swapped when MCP servers that were down come back (runs keep theirs).
+        self.graph = graph
         self._locks = locks
         self._lock_renew_every_s = lock_renew_every_s
 
@@ -116,7 +130,8 @@ class RunExecutor:
             own_ids=(job.message_id,),
             own_prefixes=run_message_prefixes(job.run_id),
         )
-        memory.prefetch()
+        if not replaces_history(job):
+            memory.prefetch()  # what it reads is not changed by the run before its turn
         try:
             _, cancelled_in_queue = await asyncio.gather(
                 self._claim(job), self._cancels.requested_by(job.run_id, job.user_id)
@@ -220,11 +235,10 @@ class RunExecutor:
         )
         if cancel.requested:
             return cancelled
-        question = HumanMessage(
-            content=job.message,
-            id=job.message_id,
-            response_metadata={"created_at": job.created_at.isoformat()},
-        )
+        try:
+            question = await self._question(job, memory)
+        except ReplaceRefused as exc:
+            return ("error", exc.body)
         transcript = TurnTranscript(job.run_id, pub.token)
         task = asyncio.create_task(self._stream_reply(job, pub, question, memory, transcript))
         cancel.task = task
@@ -246,6 +260,38 @@ class RunExecutor:
             return ("error", body)
         finally:
             renewer.cancel()
+
+    async def _question(self, job: RunJob, memory: TurnMemory) -> HumanMessage:
+        """The user message this run answers. For an edit or a regeneration, what it
+        replaces leaves the conversation first (the run holds the conversation, so
+        nothing else writes to it meanwhile); a retried job finds it done already."""
+        question = HumanMessage(
+            content=job.message,
+            id=job.message_id,
+            response_metadata={"created_at": job.created_at.isoformat()},
+        )
+        if job.regenerate:
+            found = await self._store.last_question(job.thread_id)
+            if found is None:
+                raise ReplaceRefused(
+                    "nothing_to_regenerate", "this conversation has no message yet"
+                )
+            seq, stored = found
+            await self._store.truncate(job.thread_id, from_seq=seq + 1)
+            question = HumanMessage(
+                content=stored.content, id=stored.id, response_metadata=stored.response_metadata
+            )
+            memory.reuse(str(stored.id))
+        elif job.edit_message_id is not None:
+            found = await self._store.find(job.thread_id, job.edit_message_id)
+            if found is None or role_of(found[1]) != "user":
+                if await self._store.find(job.thread_id, job.message_id) is None:
+                    raise ReplaceRefused(
+                        "message_not_found", "no such user message in this conversation"
+                    )
+            else:
+                await self._store.truncate(job.thread_id, from_seq=found[0])
+        return question
 
     async def _keep_unfinished(
         self,
@@ -278,7 +324,7 @@ class RunExecutor:
         # add_messages reads RemoveMessage as an update, which MessagesState does not type.
         drop_previous_turn = RemoveMessage(id=REMOVE_ALL_MESSAGES)
         turn: MessagesState = {"messages": [drop_previous_turn, question]}  # type: ignore[list-item]
-        state = await self._graph.ainvoke(
+        state = await self.graph.ainvoke(
             turn,
             config,
             context=RunContext(

@@ -245,6 +245,37 @@ class MessageStore:
             messages=messages, next_cursor=messages[0].id if more and messages else None
         )
 
+    async def find(self, thread_id: str, message_id: str) -> tuple[int, BaseMessage] | None:
+        """A message of the thread by id, with its `seq`."""
+        doc = await self._messages.find_one(
+            {"thread_id": thread_id, "id": message_id}, projection={"seq": 1, "message": 1}
+        )
+        if doc is None:
+            return None
+        return int(doc["seq"]), messages_from_dict([doc["message"]])[0]
+
+    async def last_question(self, thread_id: str) -> tuple[int, BaseMessage] | None:
+        """The thread's newest user message, with its `seq`."""
+        before = await self.last_seq(thread_id) + 1
+        async for doc in self._newest_first(thread_id, before_seq=before, width=8):
+            if doc["role"] == "user":
+                return int(doc["seq"]), messages_from_dict([doc["message"]])[0]
+        return None
+
+    async def truncate(self, thread_id: str, *, from_seq: int) -> None:
+        """Forget the messages from `from_seq` on: they leave history and the model's
+        context. The thread's token count goes back to where they started, so the next
+        messages take their place in the context budget (`seq`s are not reused)."""
+        first = await self._messages.find_one(
+            {"thread_id": thread_id, "seq": {"$gte": from_seq}},
+            projection={"offset": 1},
+            sort=[("seq", ASCENDING)],
+        )
+        if first is None:
+            return
+        await self._messages.delete_many({"thread_id": thread_id, "seq": {"$gte": from_seq}})
+        await self._threads.update_one({"_id": thread_id}, {"$set": {"tokens": first["offset"]}})
+
     async def delete_thread(self, thread_id: str) -> None:
         await self._messages.delete_many({"thread_id": thread_id})
         await self._threads.delete_one({"_id": thread_id})
@@ -278,9 +309,18 @@ class TurnMemory:
         #: This run's messages, which a retried run may already have stored.
         self._own_ids = set(own_ids)
         self._own_prefixes = own_prefixes
+        self._reused: set[str] = set()
         self._loading: asyncio.Task[tuple[list[BaseMessage], tuple[int, int]]] | None = None
         #: The thread's last `seq` before and after this turn's messages were stored.
         self.stored_span: tuple[int, int] | None = None
+
+    def reuse(self, message_id: str) -> None:
+        """This turn answers a message stored already (a regenerated reply): leave it out
+        of the earlier turns, and do not store it again."""
+        if self._loading is not None:
+            raise RuntimeError("the earlier turns are read already")
+        self._own_ids.add(message_id)
+        self._reused.add(message_id)
 
     def prefetch(self) -> asyncio.Task[tuple[list[BaseMessage], tuple[int, int]]]:
         """Start reading the earlier turns now, while the run does other round trips."""
@@ -308,6 +348,7 @@ class TurnMemory:
 
     async def remember(self, turn: Sequence[BaseMessage]) -> None:
         """Store this turn's messages after the conversation's earlier ones."""
+        turn = [m for m in turn if m.id not in self._reused]
         counter = None
         if self._loading is not None and self._loading.done() and not self._loading.cancelled():
             if self._loading.exception() is None:

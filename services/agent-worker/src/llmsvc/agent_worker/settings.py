@@ -2,11 +2,15 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, StringConstraints, field_validator
 from pydantic_settings import NoDecode
 
+from llmsvc.agent_worker.tools.mcp import McpServer
 from llmsvc.common.models import ModelSettings, ModelSpec
 from llmsvc.common.settings import MongoSettings
+
+#: Part of each tool's name, which OpenAI limits to letters, digits, `_` and `-`.
+McpServerName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9-]{1,24}$")]
 
 
 class WorkerSettings(MongoSettings, ModelSettings):
@@ -26,11 +30,20 @@ class WorkerSettings(MongoSettings, ModelSettings):
     #: Built-in tools the agent may call, comma-separated; `none` for none
     #: (an empty variable counts as unset, like every other).
     tools: Annotated[list[str], NoDecode] = ["current_time", "calculator"]
+    #: MCP servers whose tools the agent may call, JSON: name → {url, headers?,
+    #: timeout_s?} (streamable HTTP). Their tools are named `<name>_<tool>`.
+    mcp_servers: dict[McpServerName, McpServer] = {}
+    #: How often a server that was down is tried again.
+    mcp_retry_s: float = Field(30.0, gt=0)
     #: Model calls in one turn; a model still asking for tools after this many ends
     #: the run with an `error` (`tool_step_limit`).
     agent_max_steps: int = Field(8, ge=1, le=100)
     #: One tool call taking longer than this gives the model a tool error.
     tool_timeout_s: float = Field(30.0, gt=0)
+
+    #: `/healthz` and `/readyz` on this port (unset: no health server).
+    health_host: str = "127.0.0.1"
+    health_port: int | None = Field(None, ge=0, le=65535)
 
     #: Runs this worker executes at once; more wait in JetStream for another worker.
     worker_concurrency: int = Field(64, ge=1, le=1024)

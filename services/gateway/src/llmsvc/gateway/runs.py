@@ -67,8 +67,12 @@ async def owned_session(state: GatewayState, *, user_id: str, session_id: str) -
     )
 
 
-def new_job(session: Session, message: str) -> RunJob:
+def new_job(
+    session: Session, message: str, *, edit_message_id: str | None = None, regenerate: bool = False
+) -> RunJob:
     return RunJob(
+        edit_message_id=edit_message_id,
+        regenerate=regenerate,
         run_id=new_id(),
         session_id=session.session_id,
         thread_id=session.thread_id,
@@ -219,10 +223,9 @@ class RunEvents:
             await self.close()
 
 
-async def start_and_follow(state: GatewayState, *, session: Session, message: str) -> RunEvents:
-    """Start a run of `message` in `session` and return its events. The events'
-    consumer is created while the run is being queued: both are round trips to NATS."""
-    job = new_job(session, message)
+async def start_and_follow(state: GatewayState, *, session: Session, job: RunJob) -> RunEvents:
+    """Start `job` in `session` and return its events. The events' consumer is created
+    while the run is being queued: both are round trips to NATS."""
     opening = asyncio.create_task(RunEvents.open(state, job.run_id))
     try:
         await start_run(state, session=session, job=job)

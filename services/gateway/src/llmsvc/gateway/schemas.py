@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, StringConstraints
+from pydantic import BaseModel, ConfigDict, StringConstraints, model_validator
 
 from llmsvc.common.contracts.sessions import Instructions, SessionName
 from llmsvc.common.models import ModelId
@@ -17,9 +17,25 @@ class Body(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+MessageId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_-]{1,100}$")]
+
+
 class ConversationBody(Body):
     message: MessageText
     session_id: SessionId | None = None
+    stream: bool = True
+    #: Replace this user message of the conversation (and everything after it) with
+    #: `message`, then answer it.
+    edit_message_id: MessageId | None = None
+
+    @model_validator(mode="after")
+    def _edit_needs_its_conversation(self) -> ConversationBody:
+        if self.edit_message_id is not None and self.session_id is None:
+            raise ValueError("edit_message_id needs the session_id of its conversation")
+        return self
+
+
+class RegenerateBody(Body):
     stream: bool = True
 
 

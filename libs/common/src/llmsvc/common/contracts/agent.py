@@ -27,6 +27,11 @@ class RunJob(Contract):
     instructions: str = ""
     #: Nobody has named the conversation yet: title it after its first exchange.
     wants_title: bool = False
+    #: Replace this user message (and everything after it) with `message`.
+    edit_message_id: str | None = None
+    #: Answer the conversation's last user message again, replacing what followed it;
+    #: `message` is then empty (the worker reads the stored one).
+    regenerate: bool = False
 
 
 class RunEvent(Contract):

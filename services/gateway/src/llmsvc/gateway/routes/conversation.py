@@ -8,16 +8,26 @@ from fastapi import APIRouter, Header, Path, Response, status
 from fastapi.responses import StreamingResponse
 
 from llmsvc.common import subjects
+from llmsvc.common.contracts.agent import RunJob
+from llmsvc.common.contracts.sessions import Session
 from llmsvc.common.errors import Conflict, NotFound, ServiceError, Unavailable
 from llmsvc.gateway.deps import Claims, State
-from llmsvc.gateway.runs import RunEvents, resolve_session, run_owner, start_and_follow
-from llmsvc.gateway.schemas import ConversationBody, ConversationReply
+from llmsvc.gateway.runs import (
+    RunEvents,
+    new_job,
+    resolve_session,
+    run_owner,
+    start_and_follow,
+)
+from llmsvc.gateway.schemas import ConversationBody, ConversationReply, RegenerateBody
 from llmsvc.gateway.sse import SSE_HEADERS, sse_stream
+from llmsvc.gateway.state import GatewayState
 
 router = APIRouter(prefix="/conversation", tags=["conversation"])
 
 _EVENT_ID = re.compile(r"[0-9]{1,18}")
 RunIdPath = Annotated[str, Path(pattern=r"^[A-Za-z0-9_-]{1,64}$")]
+SessionIdPath = Annotated[str, Path(pattern=r"^[A-Za-z0-9_-]{1,64}$")]
 
 _SSE_DOC: dict[int | str, dict[str, Any]] = {
     200: {"content": {"text/event-stream": {}}, "description": "run events (SSE)"}
@@ -26,11 +36,34 @@ _SSE_DOC: dict[int | str, dict[str, Any]] = {
 
 @router.post("", responses=_SSE_DOC, response_model=ConversationReply)
 async def converse(body: ConversationBody, claims: Claims, state: State) -> Response:
+    """Send a message (to a new conversation without `session_id`), or with
+    `edit_message_id` replace an earlier user message and everything after it."""
     session = await resolve_session(
         state, user_id=claims.sub, session_id=body.session_id, first_message=body.message
     )
-    events = await start_and_follow(state, session=session, message=body.message)
-    if body.stream:
+    job = new_job(session, body.message, edit_message_id=body.edit_message_id)
+    return await respond(state, session, job, stream=body.stream)
+
+
+@router.post(
+    "/session/{session_id}/regenerate", responses=_SSE_DOC, response_model=ConversationReply
+)
+async def regenerate(
+    session_id: SessionIdPath, claims: Claims, state: State, body: RegenerateBody | None = None
+) -> Response:
+    """Answer the conversation's last user message again; the reply it replaces (and its
+    tool steps) leave the history and the model's memory."""
+    session = await resolve_session(
+        state, user_id=claims.sub, session_id=session_id, first_message=""
+    )
+    job = new_job(session, "", regenerate=True)
+    return await respond(state, session, job, stream=(body or RegenerateBody()).stream)
+
+
+async def respond(state: GatewayState, session: Session, job: RunJob, *, stream: bool) -> Response:
+    """Start `job` and answer with its events (SSE) or, with `stream: false`, its reply."""
+    events = await start_and_follow(state, session=session, job=job)
+    if stream:
         return StreamingResponse(
             sse_stream(events.follow(ping_s=state.settings.sse_ping_s)),
             media_type="text/event-stream",
@@ -109,6 +142,8 @@ def run_error(data: dict[str, Any]) -> ServiceError:
         return Unavailable(message, code=code)
     if code == "model_timeout":
         return GatewayTimeout(message, code=code)
-    if code == "run_active":
+    if code in ("run_active", "nothing_to_regenerate"):
         return Conflict(message, code=code)
+    if code == "message_not_found":
+        return NotFound(message, code=code)
     return BadGateway(message, code=code)
