@@ -35,7 +35,8 @@ async def stack(
         mongo_uri=infra.mongo_uri,
         model_url=f"http://127.0.0.1:{mockllm.port}/v1",
         web=True,
-        extra_env={"MODELS": json.dumps(E2E_MODELS)},
+        # A short lock TTL, so workers renew it every 2.5 s (a lost lock shows quickly).
+        extra_env={"MODELS": json.dumps(E2E_MODELS), "RUN_LOCK_TTL_S": "10"},
     ) as s:
         await wait_for_responders(infra.nats_url, READY_SUBJECTS)
         yield s

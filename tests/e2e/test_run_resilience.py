@@ -7,8 +7,10 @@ import json
 import signal
 
 import httpx
+import nats
 import pytest
 
+from llmsvc.common import subjects
 from llmsvc.mockllm.replies import reply_for
 from tests.support.api import new_session, register_and_login, stream_turn
 from tests.support.mockllm import requests_ending_with
@@ -303,3 +305,38 @@ async def test_cancel_of_a_queued_run_is_kept_until_a_worker_takes_it(
         assert events[0].data["run_id"] == run_id
         # The conversation is free again.
         assert (await stream_turn(api, headers, sid, "next"))[-1].event == "done"
+
+
+async def test_a_run_that_loses_its_conversation_stops_and_keeps_what_it_had(
+    stack: Stack, headers: dict[str, str]
+) -> None:
+    """Another run has taken the conversation's lock (ours expired, e.g. while NATS was
+    away): the run stops at its next renewal instead of writing beside the other one."""
+    async with httpx.AsyncClient(base_url=stack.gateway_url, timeout=60) as api:
+        sid = await new_session(api, headers)
+        seen: list[SseEvent] = []
+        async with api.stream(
+            "POST",
+            "/conversation",
+            json={"message": "long [mock:tps=10] [mock:tokens=300]", "session_id": sid},
+            headers=headers,
+        ) as r:
+            async for event in read_sse(r):
+                seen.append(event)
+                if event.event == "token" and len(seen) == 2:
+                    nc = await nats.connect(stack.env["NATS_URL"])
+                    try:
+                        kv = await nc.jetstream().key_value(subjects.ACTIVE_RUNS_BUCKET)
+                        await kv.put(sid, b"another-run")
+                    finally:
+                        await nc.close()
+        assert seen[-1].event == "error", [e.event for e in seen[-3:]]
+        assert seen[-1].data["code"] == "run_lock_lost"
+        assert sum(e.event == "token" for e in seen) < 100  # stopped well before its end
+        r = await api.get(f"/conversation/session/{sid}/history", headers=headers)
+        messages = r.json()["messages"]
+        assert [(m["role"], m["status"]) for m in messages] == [
+            ("user", "complete"),
+            ("assistant", "interrupted"),
+        ]
+        assert messages[1]["content"] == streamed_text(seen)

@@ -16,7 +16,7 @@ from llmsvc.agent_worker.checkpoint_migration import migrate_checkpoint_messages
 from llmsvc.agent_worker.checkpointer import PruningMongoDBSaver
 from llmsvc.agent_worker.message_store import ContextBudget, MessageStore, TurnMemory
 from llmsvc.common.contracts.agent import HistoryRequest
-from llmsvc.common.errors import BadRequest
+from llmsvc.common.errors import BadRequest, NotFound
 from tests.support.infra import Infra
 
 pytestmark = pytest.mark.integration
@@ -146,3 +146,17 @@ async def test_old_style_checkpoints_are_moved_once(
     finally:
         sync.close()
         await mongo_client.drop_database(db_name)
+
+
+async def test_history_is_answered_only_to_the_conversations_owner(store: MessageStore) -> None:
+    memory = TurnMemory(store, "owned", ContextBudget(10_000, 100), owner="alice")
+    await memory.remember([HumanMessage("mine", id="h1"), AIMessage("yes", id="a1")])
+    page = await store.page(HistoryRequest(thread_id="owned", user_id="alice"))
+    assert [m.id for m in page.messages] == ["h1", "a1"]
+    for bad in (
+        HistoryRequest(thread_id="owned", user_id="mallory"),
+        HistoryRequest(thread_id="owned", user_id="mallory", before="a1"),
+    ):
+        with pytest.raises(NotFound) as caught:
+            await store.page(bad)
+        assert caught.value.error_code == "session_not_found"

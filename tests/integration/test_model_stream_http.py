@@ -12,8 +12,8 @@ import pytest
 from langchain_core.messages import AIMessage, HumanMessage, SystemMessage
 
 from llmsvc.agent_worker.app import build_model
-from llmsvc.agent_worker.flows import model_error_body
 from llmsvc.agent_worker.model_stream import stream_reply
+from llmsvc.agent_worker.run_outcomes import model_error_body
 from llmsvc.agent_worker.settings import WorkerSettings
 
 pytestmark = pytest.mark.integration
@@ -110,3 +110,53 @@ async def test_an_error_status_ends_the_run_with_its_kind(
         await call(url, [])
     body = model_error_body(caught.value)
     assert body is not None and body["code"] == code
+
+
+class FlakyEndpoint(Endpoint):
+    """Drops the first `drop` connections without a word (as a restarting server or a
+    broken proxy does), then answers like `Endpoint`."""
+
+    def __init__(self, drop: int) -> None:
+        super().__init__(200, SSE)
+        self.drop = drop
+        self.dropped = 0
+
+    async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        if self.dropped < self.drop:
+            self.dropped += 1
+            await reader.readuntil(b"\r\n\r\n")
+            writer.close()
+            return
+        await super().handle(reader, writer)
+
+
+async def call_with_retries(url: str, retries: int) -> AIMessage:
+    settings = WorkerSettings(
+        openai_base_url=url, openai_api_key="k", openai_model="m", model_max_retries=retries
+    )
+    http = openai.DefaultAioHttpClient()
+    try:
+        texts: list[str] = []
+        reply = await stream_reply(build_model(settings, http), [HumanMessage("hi")], texts.append)
+    finally:
+        await http.aclose()
+    return reply.message(message_id="ai-1", created_at="2026-01-01T00:00:00+00:00")
+
+
+@pytest.mark.parametrize(("drop", "retries", "answered"), [(2, 2, True), (3, 2, False)])
+async def test_a_connection_dropped_before_the_first_token_is_retried(
+    drop: int, retries: int, answered: bool
+) -> None:
+    ep = FlakyEndpoint(drop)
+    server = await asyncio.start_server(ep.handle, "127.0.0.1", 0)
+    url = f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}/v1"
+    async with server:
+        if answered:
+            message = await call_with_retries(url, retries)
+            assert message.content == "Hi there"
+        else:
+            with pytest.raises(openai.APIConnectionError) as caught:
+                await call_with_retries(url, retries)
+            body = model_error_body(caught.value)
+            assert body is not None and body["code"] == "model_unreachable"
+    assert ep.dropped == drop and len(ep.requests) == (1 if answered else 0)

@@ -8,7 +8,8 @@ import contextlib
 import pytest
 from nats.aio.client import Client as NATS
 
-from llmsvc.agent_worker.events import RunEventPublisher, RunFenced, last_event
+from llmsvc.agent_worker.events import RunEventPublisher, last_event
+from llmsvc.agent_worker.run_outcomes import RunFenced
 from llmsvc.common import subjects
 from llmsvc.common.contracts.agent import RunEvent
 from llmsvc.common.ids import new_id

@@ -19,6 +19,7 @@ from llmsvc.mockllm import (
 )
 from llmsvc.mockllm.app import plan_reply
 from llmsvc.mockllm.directives import parse_headers
+from llmsvc.mockllm.replies import prompt_tokens
 from llmsvc.mockllm.schemas import ChatCompletionRequest, ChunkEncoder
 
 pytestmark = pytest.mark.unit
@@ -40,6 +41,8 @@ _MOCKLLM_ENV = ("HOST", "PORT", "MOCKLLM_HOST", "MOCKLLM_PORT", "MOCKLLM_FAIL", 
 )
 def test_tokens_join_back_to_the_text(text: str) -> None:
     assert "".join(tokenize(text)) == text
+    # The usage count takes a shortcut; it must count the same tokens.
+    assert prompt_tokens([("user", text)]) == len(tokenize(text))
 
 
 def test_a_token_is_a_word_with_its_following_space() -> None:

@@ -2,15 +2,16 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+import aiohttp
 import httpx2
 import openai
 import pymongo.errors
 import pytest
 from langchain_core.messages import AIMessage, HumanMessage, ToolMessage
 
-from llmsvc.agent_worker.flows import model_error_body
 from llmsvc.agent_worker.history import to_history_message
 from llmsvc.agent_worker.model_stream import ModelStreamError
+from llmsvc.agent_worker.run_outcomes import model_error_body
 
 pytestmark = pytest.mark.unit
 
@@ -56,6 +57,10 @@ def test_model_errors_are_reported_by_kind_without_internals() -> None:
     # Raised by the SDK's transport while a stream is being read.
     assert code(httpx2.ReadError("peer closed")) == "model_unreachable"
     assert code(httpx2.ReadTimeout("slow")) == "model_timeout"
+    # The SDK's aiohttp transport raises a dropped connection as a timeout.
+    dropped = openai.APITimeoutError(request=request)
+    dropped.__cause__ = aiohttp.ServerDisconnectedError()
+    assert code(dropped) == "model_unreachable"
     assert code(ModelStreamError("overloaded")) == "model_error"
     failed = openai.InternalServerError(
         "sk-secret", response=httpx2.Response(500, request=request), body=None

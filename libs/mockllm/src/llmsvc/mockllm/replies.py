@@ -91,5 +91,7 @@ def reply_for(messages: Iterable[Mapping[str, Any]], *, reply_tokens: int = 0) -
 
 
 def prompt_tokens(turns: Iterable[Turn]) -> int:
-    """Prompt size reported in `usage`: the word tokens of every message's text."""
-    return sum(len(tokenize(text)) for _, text in turns)
+    """Prompt size reported in `usage`: the word tokens of every message's text
+    (`len(tokenize(text))`, counted without building the tokens: long conversations
+    arrive on every request)."""
+    return sum(len(text.split()) or (1 if text else 0) for _, text in turns)

@@ -16,16 +16,12 @@ from nats.js import JetStreamContext
 from nats.js.api import Header
 from nats.js.errors import APIError, NotFoundError
 
+from llmsvc.agent_worker.run_outcomes import RunFenced
 from llmsvc.common import subjects
 from llmsvc.common.contracts.agent import EventType, RunEvent
 from llmsvc.common.logging import get_logger
 
 log = get_logger(__name__)
-
-
-class RunFenced(Exception):
-    """Another worker has published to this run since we last did: it owns the run now
-    (we were presumed dead after missing heartbeats). Stop without a word."""
 
 
 _WRONG_LAST_SEQUENCE = (10071, 10164)

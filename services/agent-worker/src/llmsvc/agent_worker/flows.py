@@ -1,14 +1,31 @@
-"""Executing one run: stream the model's reply as events, always end with a terminal one."""
+"""Executing one run: stream the model's reply as events, always end with a terminal one.
+
+A run lives in one scope (`RunExecutor.execute`), which holds everything the run needs
+and gives it back in reverse order however the run ends:
+
+- the job's heartbeat (`jobs.py`): `in_progress()` while the run lives, so JetStream does
+  not give the job to another worker; a worker that stops heart-beating (it died) has
+  its job redelivered after `JOB_ACK_WAIT_S`;
+- the conversation's lock (NATS KV, taken by the gateway when it queued the run): claimed
+  here (re-taken if it expired while the job waited), renewed while the reply streams,
+  released before the terminal event so the next message can start at once. A run that
+  finds another run holding it has lost the conversation and stops (`run_lock_lost`);
+- the cancel subscription, opened before clients learn the run id, and cancels recorded
+  while the job was queued;
+- the event publisher (`events.py`), whose publishes are fenced: a worker presumed dead
+  cannot write after the worker that took its job over (`RunFenced`);
+- the reply task (the LangGraph agent), cancelled by a user's cancel or a lost lock.
+
+How a run can end otherwise than with `done` is in `run_outcomes.py`.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
-import httpx2
-import openai
 from langchain_core.messages import HumanMessage, RemoveMessage
 from langchain_core.runnables import RunnableConfig
 from langchain_openai import ChatOpenAI
@@ -19,11 +36,17 @@ from nats.aio.client import Client as NATS
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 
-from llmsvc.agent_worker.events import RunEventPublisher, RunFenced, last_event
-from llmsvc.agent_worker.graph import AgentGraph, ModelUnavailable, RunContext, ToolStepLimit
+from llmsvc.agent_worker.events import RunEventPublisher, last_event
+from llmsvc.agent_worker.graph import AgentGraph, RunContext
 from llmsvc.agent_worker.history import role_of
 from llmsvc.agent_worker.message_store import ContextBudget, MessageStore, TurnMemory
-from llmsvc.agent_worker.model_stream import ModelStreamError
+from llmsvc.agent_worker.run_outcomes import (
+    LockLost,
+    ReplaceRefused,
+    RunDeferred,
+    RunFenced,
+    run_error_body,
+)
 from llmsvc.agent_worker.titles import Titler
 from llmsvc.agent_worker.transcript import TurnTranscript, run_message_prefixes
 from llmsvc.common import subjects
@@ -40,21 +63,24 @@ log = get_logger(__name__)
 #: of this (about every 8 turns), so at most about that many turns' checkpoints are kept.
 PRUNE_EVERY_MESSAGES = 16
 
+Ending = tuple[EventType, dict[str, Any]]
+CANCELLED: Ending = ("cancelled", {"reason": "cancelled by the user"})
+
 
 def replaces_history(job: RunJob) -> bool:
     return job.regenerate or job.edit_message_id is not None
 
 
-class ReplaceRefused(Exception):
-    """An edit or regeneration that has nothing to replace: the run ends with `error`."""
-
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(message)
-        self.body = {"code": code, "message": message}
+async def _quietly(close: Callable[[], Awaitable[object]]) -> None:
+    with contextlib.suppress(Exception):
+        await close()
 
 
-class RunDeferred(Exception):
-    """Another run holds the conversation; the job is retried later."""
+class LockWatch:
+    """Whether the run lost its conversation's lock to another run."""
+
+    def __init__(self) -> None:
+        self.lost = False
 
 
 class CancelRequest:
@@ -119,69 +145,65 @@ class RunExecutor:
         if previous is not None and previous.event.terminal:
             log.info("run_already_finished", run_id=job.run_id)
             return
-        # Listen for a cancel before clients learn the run id from `metadata`: the
-        # subscription goes to the server before the `metadata` publish on this connection.
-        cancel = CancelRequest()
-        cancel_sub = await self._nc.subscribe(subjects.run_cancel(job.run_id), cb=cancel.on_message)
-        memory = TurnMemory(
-            self._store,
-            job.thread_id,
-            self._budget,
-            own_ids=(job.message_id,),
-            own_prefixes=run_message_prefixes(job.run_id),
-        )
-        if not replaces_history(job):
-            memory.prefetch()  # what it reads is not changed by the run before its turn
-        try:
+        async with contextlib.AsyncExitStack() as scope:
+            # Listen for a cancel before clients learn the run id from `metadata`: the
+            # subscription reaches the server before the `metadata` publish on this
+            # connection.
+            cancel = CancelRequest()
+            sub = await self._nc.subscribe(subjects.run_cancel(job.run_id), cb=cancel.on_message)
+            scope.push_async_callback(_quietly, sub.unsubscribe)
+            memory = TurnMemory(
+                self._store,
+                job.thread_id,
+                self._budget,
+                own_ids=(job.message_id,),
+                own_prefixes=run_message_prefixes(job.run_id),
+                owner=job.user_id,
+            )
+            scope.push_async_callback(memory.close)
+            if not replaces_history(job):
+                memory.prefetch()  # nothing this run does before its turn changes it
             _, cancelled_in_queue = await asyncio.gather(
                 self._claim(job), self._cancels.requested_by(job.run_id, job.user_id)
             )
-        except BaseException:
-            await memory.close()
-            with contextlib.suppress(Exception):
-                await cancel_sub.unsubscribe()
-            raise
-        if cancelled_in_queue:
-            cancel.requested = True
-        pub = RunEventPublisher(self._js, run_id=job.run_id, user_id=job.user_id, after=previous)
-        if previous is None:
-            opening: tuple[EventType, dict[str, Any]] = (
-                "metadata",
-                {"run_id": job.run_id, "session_id": job.session_id, "thread_id": job.thread_id},
+            cancel.requested = cancel.requested or cancelled_in_queue
+            pub = RunEventPublisher(
+                self._js, run_id=job.run_id, user_id=job.user_id, after=previous
             )
-        else:
-            # Another worker started this run and died: clients drop the partial text.
-            opening = ("reset", {"reason": "run restarted"})
-        announce = pub.publish_first(*opening)
-        try:
-            terminal = await self._run(job, pub, cancel, memory)
+            scope.push_async_callback(pub.close)
+            if previous is None:
+                opening: Ending = (
+                    "metadata",
+                    {
+                        "run_id": job.run_id,
+                        "session_id": job.session_id,
+                        "thread_id": job.thread_id,
+                    },
+                )
+            else:
+                # Another worker started this run and died: clients drop the partial text.
+                opening = ("reset", {"reason": "run restarted"})
+            announce = pub.publish_first(*opening)
+            try:
+                ending = await self._run(job, pub, cancel, memory)
+            except BaseException:
+                announce.cancel()
+                with contextlib.suppress(BaseException):
+                    await announce
+                raise
             await announce
-        except BaseException:
-            announce.cancel()
-            with contextlib.suppress(BaseException):
-                await announce
-            await pub.close()
-            raise
-        finally:
-            await memory.close()
-            with contextlib.suppress(Exception):
-                await cancel_sub.unsubscribe()
-        if pub.fenced:  # another worker runs it now; the lock and the ending are its own
-            await pub.close()
-            raise RunFenced(job.run_id)
-        # Free the conversation before the terminal event: a client may send its next
-        # message the moment it sees `done`. The checkpoint is already written.
-        await self._release(job)
-        try:
-            await pub.publish(*terminal)
-        finally:
-            await pub.close()
+            if pub.fenced:  # another worker runs it now; the lock and the ending are its own
+                raise RunFenced(job.run_id)
+            # Free the conversation before the terminal event: a client may send its next
+            # message the moment it sees `done`. The checkpoint is already written.
+            await self._release(job)
+            await pub.publish(*ending)
         await self._prune(job, memory)
-        if terminal[0] == "done" and job.wants_title and self._titler is not None:
+        if ending[0] == "done" and job.wants_title and self._titler is not None:
             span = memory.stored_span
             model = self._models.get(job.model or self._default_model)
             if span is not None and span[0] == 0 and model is not None:  # its first exchange
-                self._titler.title_later(model, job, str(terminal[1]["message"]["content"]))
+                self._titler.title_later(model, job, str(ending[1]["message"]["content"]))
 
     async def _prune(self, job: RunJob, memory: TurnMemory) -> None:
         """Drop the conversation's older checkpoints (CHECKPOINT_KEEP=latest) every few
@@ -227,33 +249,33 @@ class RunExecutor:
 
     async def _run(
         self, job: RunJob, pub: RunEventPublisher, cancel: CancelRequest, memory: TurnMemory
-    ) -> tuple[EventType, dict[str, Any]]:
+    ) -> Ending:
         """Stream the reply; return the terminal event to publish."""
-        cancelled: tuple[EventType, dict[str, Any]] = (
-            "cancelled",
-            {"reason": "cancelled by the user"},
-        )
         if cancel.requested:
-            return cancelled
+            return CANCELLED
         try:
             question = await self._question(job, memory)
         except ReplaceRefused as exc:
             return ("error", exc.body)
         transcript = TurnTranscript(job.run_id, pub.token)
-        task = asyncio.create_task(self._stream_reply(job, pub, question, memory, transcript))
-        cancel.task = task
-        renewer = asyncio.create_task(self._renew_lock(job))
+        reply = asyncio.create_task(self._stream_reply(job, pub, question, memory, transcript))
+        cancel.task = reply
+        watch = LockWatch()
+        renewer = asyncio.create_task(self._keep_lock(job, reply, watch))
         try:
-            return ("done", await task)
+            return ("done", await reply)
         except asyncio.CancelledError:
+            if watch.lost:
+                await self._keep_unfinished(memory, question, transcript, "interrupted")
+                return ("error", LockLost().body)
             if not cancel.requested:
                 raise  # the worker is stopping: another one takes the run over
             await self._keep_unfinished(memory, question, transcript, "interrupted")
-            return cancelled
+            return CANCELLED
         except Exception as exc:
             body = run_error_body(exc)
             if body is None:
-                raise  # not the model's failure: retried from the queue
+                raise  # not the model's or the run's failure: retried from the queue
             log.warning("run_failed", run_id=job.run_id, error=repr(exc))
             status: MessageStatus = "interrupted" if transcript.produced_anything else "error"
             await self._keep_unfinished(memory, question, transcript, status)
@@ -274,7 +296,7 @@ class RunExecutor:
             found = await self._store.last_question(job.thread_id)
             if found is None:
                 raise ReplaceRefused(
-                    "nothing_to_regenerate", "this conversation has no message yet"
+                    "this conversation has no message yet", code="nothing_to_regenerate"
                 )
             seq, stored = found
             await self._store.truncate(job.thread_id, from_seq=seq + 1)
@@ -287,7 +309,7 @@ class RunExecutor:
             if found is None or role_of(found[1]) != "user":
                 if await self._store.find(job.thread_id, job.message_id) is None:
                     raise ReplaceRefused(
-                        "message_not_found", "no such user message in this conversation"
+                        "no such user message in this conversation", code="message_not_found"
                     )
             else:
                 await self._store.truncate(job.thread_id, from_seq=found[0])
@@ -350,37 +372,22 @@ class RunExecutor:
             "finish_reason": reply.response_metadata.get("finish_reason") or "stop",
         }
 
-    async def _renew_lock(self, job: RunJob) -> None:
+    async def _keep_lock(self, job: RunJob, reply: asyncio.Task[Any], watch: LockWatch) -> None:
+        """Renew the conversation's lock while the reply streams. A renewal that fails
+        (NATS away) is tried again next time: the lock lives four renewals. One that
+        finds another run holding the conversation stops the reply."""
         while True:
             await asyncio.sleep(self._lock_renew_every_s)
-            with contextlib.suppress(Exception):
-                await self._locks.renew(job.session_id, job.run_id)
-
-
-def run_error_body(exc: Exception) -> dict[str, str] | None:
-    """The `error` event that ends a run which failed for a reason retrying the job would
-    not change (the model's failure, or the agent's step limit); None otherwise."""
-    if isinstance(exc, ToolStepLimit):
-        return {"code": "tool_step_limit", "message": str(exc)}
-    if isinstance(exc, ModelUnavailable):
-        return {"code": "model_unavailable", "message": str(exc)}
-    return model_error_body(exc)
-
-
-def model_error_body(exc: Exception) -> dict[str, str] | None:
-    """The `error` event for a failure of the model or of the way to it, by the openai
-    SDK's exception types and those of its HTTP transport (httpx2, raised raw while a
-    stream is read); None for anything else (an infrastructure failure such as Mongo or
-    NATS: the job goes back to the queue instead)."""
-    if isinstance(exc, openai.RateLimitError):
-        return {"code": "model_rate_limited", "message": "the model is rate limited; try again"}
-    if isinstance(exc, openai.APITimeoutError | httpx2.TimeoutException):
-        return {"code": "model_timeout", "message": "the model did not answer in time"}
-    if isinstance(exc, openai.APIConnectionError | httpx2.TransportError):
-        return {"code": "model_unreachable", "message": "the model could not be reached"}
-    if isinstance(exc, openai.APIError | httpx2.HTTPError | ModelStreamError):
-        return {"code": "model_error", "message": "the model failed to answer"}
-    return None
+            try:
+                held = await self._locks.renew(job.session_id, job.run_id)
+            except Exception as exc:
+                log.warning("run_lock_renew_failed", run_id=job.run_id, error=repr(exc))
+                continue
+            if not held:
+                log.warning("run_lock_lost", run_id=job.run_id, session_id=job.session_id)
+                watch.lost = True
+                reply.cancel()
+                return
 
 
 async def heartbeat(msg: Msg, every_s: float) -> None:

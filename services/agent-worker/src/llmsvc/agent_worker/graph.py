@@ -32,24 +32,10 @@ from langgraph.types import Command
 
 from llmsvc.agent_worker.message_store import TurnMemory
 from llmsvc.agent_worker.model_stream import stream_reply
+from llmsvc.agent_worker.run_outcomes import ModelUnavailable, ToolStepLimit
 from llmsvc.agent_worker.transcript import TurnTranscript, assistant_message_id, tool_message_id
 from llmsvc.common.contracts.agent import EventType
 from llmsvc.common.ids import utcnow
-
-
-class ToolStepLimit(Exception):
-    """The model was still asking for tools when the turn's last model call was used."""
-
-    def __init__(self, steps: int) -> None:
-        super().__init__(f"the agent used its {steps} steps without answering")
-        self.steps = steps
-
-
-class ModelUnavailable(Exception):
-    """The conversation's model is no longer on offer (`MODELS` changed)."""
-
-    def __init__(self, model_id: str) -> None:
-        super().__init__(f"the model {model_id!r} is no longer available; choose another")
 
 
 class EventSink(Protocol):

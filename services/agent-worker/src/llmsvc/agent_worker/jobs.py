@@ -11,8 +11,8 @@ from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig
 from pydantic import ValidationError
 
-from llmsvc.agent_worker.events import RunFenced
-from llmsvc.agent_worker.flows import RunDeferred, RunExecutor, heartbeat
+from llmsvc.agent_worker.flows import RunExecutor, heartbeat
+from llmsvc.agent_worker.run_outcomes import RunDeferred, RunFenced
 from llmsvc.common import subjects
 from llmsvc.common.contracts.agent import RunJob
 from llmsvc.common.logging import get_logger

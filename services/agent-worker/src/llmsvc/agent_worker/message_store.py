@@ -38,7 +38,7 @@ from pymongo.errors import BulkWriteError
 
 from llmsvc.agent_worker.history import VISIBLE_ROLES, role_of, to_history_message
 from llmsvc.common.contracts.agent import HistoryPage, HistoryRequest
-from llmsvc.common.errors import BadRequest
+from llmsvc.common.errors import BadRequest, NotFound
 
 Doc = dict[str, Any]
 
@@ -67,6 +67,7 @@ class MessageStore:
         messages: Sequence[BaseMessage],
         *,
         counter: tuple[int, int] | None = None,
+        owner: str | None = None,
     ) -> None:
         """Store `messages` in this order after the thread's others. A message stored
         before (same id, e.g. by an earlier attempt of the same run) keeps its place and
@@ -80,7 +81,9 @@ class MessageStore:
         if any(m.id is None for m in messages):
             raise ValueError("a stored message needs an id")
         sizes = [count_tokens_approximately([m]) for m in messages]
-        grow = {"$inc": {"last_seq": len(messages), "tokens": sum(sizes)}}
+        grow: Doc = {"$inc": {"last_seq": len(messages), "tokens": sum(sizes)}}
+        if owner is not None:  # the conversation's owner, kept from its first message on
+            grow["$setOnInsert"] = {"user_id": owner}
         if counter is None:
             doc = await self._threads.find_one_and_update(
                 {"_id": thread_id}, grow, upsert=True, return_document=ReturnDocument.AFTER
@@ -215,8 +218,13 @@ class MessageStore:
     async def page(self, req: HistoryRequest) -> HistoryPage:
         """The `limit` visible messages just before the `before` message (or the newest),
         oldest first; `next_cursor` names the oldest of them when older ones exist."""
+        thread = await self._threads.find_one({"_id": req.thread_id})
+        if req.user_id is not None and thread is not None:
+            if thread.get("user_id") not in (None, req.user_id):
+                # Defence in depth: the gateway checked the session's owner already.
+                raise NotFound("no such conversation", code="session_not_found")
         if req.before is None:
-            before_seq = await self.last_seq(req.thread_id) + 1
+            before_seq = (int(thread["last_seq"]) if thread else 0) + 1
         else:
             anchor = await self._messages.find_one(
                 {"thread_id": req.thread_id, "id": req.before}, projection={"seq": 1}
@@ -302,7 +310,9 @@ class TurnMemory:
         *,
         own_ids: Iterable[str] = (),
         own_prefixes: tuple[str, ...] = (),
+        owner: str | None = None,
     ) -> None:
+        self._owner = owner
         self._store = store
         self._thread_id = thread_id
         self._budget = budget
@@ -353,6 +363,6 @@ class TurnMemory:
         if self._loading is not None and self._loading.done() and not self._loading.cancelled():
             if self._loading.exception() is None:
                 counter = self._loading.result()[1]
-        await self._store.append(self._thread_id, turn, counter=counter)
+        await self._store.append(self._thread_id, turn, counter=counter, owner=self._owner)
         if counter is not None:
             self.stored_span = (counter[0], counter[0] + len(turn))

@@ -53,6 +53,8 @@ class RunEvent(Contract):
 
 class HistoryRequest(Contract):
     thread_id: str
+    #: The caller; a worker that knows the conversation's owner answers nobody else.
+    user_id: str | None = None
     limit: int = Field(50, ge=1, le=500)
     before: str | None = None
 

@@ -125,7 +125,9 @@ async def session_history(
     before: Cursor = None,
 ) -> HistoryPage:
     session = await owned_session(state, user_id=claims.sub, session_id=session_id)
-    payload = HistoryRequest(thread_id=session.thread_id, limit=limit, before=before)
+    payload = HistoryRequest(
+        thread_id=session.thread_id, user_id=claims.sub, limit=limit, before=before
+    )
     return await request_model(
         state.nc,
         subjects.AGENT_HISTORY,
