@@ -20,11 +20,15 @@ async def user(stack: Stack) -> dict[str, Any]:
     async with httpx.AsyncClient(base_url=stack.gateway_url, timeout=30) as api:
         r = await api.post(
             "/auth/register",
-            json={"name": "Bad Input", "email": "bad-input@example.com", "password": "long enough"},
+            json={
+                "name": "Bad Input",
+                "email": "bad-input@example.com",
+                "password": "long enough, truly",
+            },
         )
         assert r.status_code == 201, r.text
         r = await api.post(
-            "/auth/login", json={"email": "bad-input@example.com", "password": "long enough"}
+            "/auth/login", json={"email": "bad-input@example.com", "password": "long enough, truly"}
         )
         login = r.json()
         headers = {"Authorization": f"Bearer {login['access_token']}"}
@@ -49,15 +53,20 @@ UNAUTHENTICATED = [
     (
         "POST",
         "/auth/register",
-        {"name": "x", "email": "not-an-email", "password": "long enough"},
+        {"name": "x", "email": "not-an-email", "password": "long enough, truly"},
         422,
     ),
     ("POST", "/auth/register", {"name": "x", "email": "a@b.co", "password": "short"}, 422),
-    ("POST", "/auth/register", {"name": "", "email": "a@b.co", "password": "long enough"}, 422),
+    (
+        "POST",
+        "/auth/register",
+        {"name": "", "email": "a@b.co", "password": "long enough, truly"},
+        422,
+    ),
     ("POST", "/auth/register", {"name": "x", "email": "a@b.co", "password": "p" * 10_000}, 422),
     ("POST", "/auth/login", {"email": "bad-input@example.com"}, 422),
     ("POST", "/auth/login", {"email": "bad-input@example.com", "password": "wrong one"}, 401),
-    ("POST", "/auth/login", {"email": "nobody@example.com", "password": "long enough"}, 401),
+    ("POST", "/auth/login", {"email": "nobody@example.com", "password": "long enough, truly"}, 401),
     ("POST", "/auth/login", [1, 2, 3], 422),
     ("POST", "/auth/refresh", {}, 422),
     ("POST", "/auth/refresh", {"refresh_token": "not-a-token"}, 401),
@@ -200,3 +209,62 @@ async def test_second_message_while_a_run_is_active_is_409(
             headers=user["headers"],
         )
         assert r.status_code == 200, r.text
+
+
+@pytest.mark.parametrize(
+    ("password", "name"),
+    [
+        ("password", "Eve"),
+        ("12345678", "Eve"),
+        ("qwertyuiop", "Eve"),
+        ("evelyn-smith-2026", "Evelyn Smith"),
+    ],
+)
+async def test_weak_passwords_are_refused_with_the_reason(
+    stack: Stack, password: str, name: str
+) -> None:
+    async with httpx.AsyncClient(base_url=stack.gateway_url, timeout=30) as api:
+        r = await api.post(
+            "/auth/register",
+            json={"name": name, "email": "evelyn@example.com", "password": password},
+        )
+        assert_error_body(r, 422, "weak_password")
+        [field] = r.json()["error"]["fields"]
+        assert field["loc"] == ["body", "password"] and field["msg"]
+        # Nothing was created: a good password registers the same email afterwards.
+    async with httpx.AsyncClient(base_url=stack.gateway_url, timeout=30) as api:
+        r = await api.post(
+            "/auth/login", json={"email": "evelyn@example.com", "password": password}
+        )
+        assert_error_body(r, 401)
+
+
+async def test_a_body_over_the_limit_is_413_and_tokens_are_not_cached(
+    stack: Stack, user: dict[str, Any]
+) -> None:
+    async with httpx.AsyncClient(base_url=stack.gateway_url, timeout=30) as api:
+        huge = {"message": "x" * (1024 * 1024), "session_id": user["session"]["session_id"]}
+        r = await api.post("/conversation", json=huge, headers=user["headers"])
+        assert_error_body(r, 413, "payload_too_large")
+
+        async def chunked() -> Any:
+            for _ in range(300):
+                yield b"x" * 1024
+
+        r = await api.post(
+            "/auth/login",
+            content=chunked(),
+            headers={"content-type": "application/json"},
+        )
+        assert_error_body(r, 413, "payload_too_large")
+        # The conversation is untouched and the API still answers.
+        r = await api.get(
+            f"/conversation/session/{user['session']['session_id']}", headers=user["headers"]
+        )
+        assert r.status_code == 200
+
+        r = await api.post(
+            "/auth/login", json={"email": "bad-input@example.com", "password": "long enough, truly"}
+        )
+        assert r.status_code == 200
+        assert r.headers["cache-control"] == "no-store"

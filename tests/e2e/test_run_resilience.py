@@ -172,7 +172,7 @@ async def test_reconnect_with_last_event_id_resumes_exactly_once(
             ) as r:
                 assert r.status_code == 200
                 assert len(await collect_sse(r)) == len(events)
-        creds = {"email": "other-resume@example.com", "password": "long enough"}
+        creds = {"email": "other-resume@example.com", "password": "long enough, truly"}
         await api.post("/auth/register", json={"name": "O", **creds})
         other = (await api.post("/auth/login", json=creds)).json()["access_token"]
         r = await api.get(

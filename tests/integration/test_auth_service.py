@@ -256,7 +256,7 @@ async def test_logout_cannot_revoke_another_users_token(settings: AuthSettings, 
         ),
         (
             subjects.AUTH_REGISTER,
-            b'{"email": "ada@example.com", "password": "long enough"}',
+            b'{"email": "ada@example.com", "password": "long enough, truly"}',
             "name",
         ),
         (subjects.AUTH_LOGIN, b'{"email": "ada@example.com"}', "password"),

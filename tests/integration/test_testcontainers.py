@@ -37,7 +37,7 @@ async def test_conversation_turn_on_real_mongo7_and_nats(tmp_path: Path) -> None
             nats_url, [subjects.AUTH_USER_GET, subjects.SESSIONS_GET, subjects.AGENT_HISTORY]
         )
         async with httpx.AsyncClient(base_url=stack.gateway_url, timeout=60) as api:
-            creds = {"email": "tc@example.com", "password": "long enough"}
+            creds = {"email": "tc@example.com", "password": "long enough, truly"}
             assert (
                 await api.post("/auth/register", json={"name": "T", **creds})
             ).status_code == 201

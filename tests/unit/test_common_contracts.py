@@ -67,12 +67,12 @@ def test_production_accepts_a_real_secret() -> None:
 
 
 def test_register_normalises_email_and_bounds_password() -> None:
-    req = RegisterRequest(name=" Ada ", email=" Ada@Example.COM ", password="long enough")
+    req = RegisterRequest(name=" Ada ", email=" Ada@Example.COM ", password="long enough, truly")
     assert req.email == "ada@example.com" and req.name == "Ada"
     with pytest.raises(ValidationError):
         RegisterRequest(name="Ada", email="ada@example.com", password="x" * 129)
     with pytest.raises(ValidationError):
-        RegisterRequest(name="Ada", email="not an email", password="long enough")
+        RegisterRequest(name="Ada", email="not an email", password="long enough, truly")
 
 
 def test_not_found_is_404() -> None:

@@ -48,10 +48,13 @@ async def request(nc: NATS, subject: str, payload: BaseModel, *, timeout_s: floa
     """Send a request and return the reply's `data`, or raise the error it carries."""
     try:
         msg = await nc.request(subject, payload.model_dump_json().encode(), timeout=timeout_s)
+    # The error says which kind of failure, never which subject or host: clients see it.
     except NoRespondersError as exc:
-        raise Unavailable(f"no service answers {subject}") from exc
+        log.warning("no_responders", subject=subject)
+        raise Unavailable("service unavailable; try again", code="service_unavailable") from exc
     except NatsTimeoutError as exc:
-        raise Unavailable(f"{subject} did not answer in time") from exc
+        log.warning("request_timeout", subject=subject, timeout_s=timeout_s)
+        raise Unavailable("service did not answer in time", code="service_timeout") from exc
     return Envelope.model_validate_json(msg.data).unwrap()
 
 

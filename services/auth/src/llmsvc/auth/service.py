@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import enum
 from datetime import datetime, timedelta
 from typing import NoReturn
 
 from llmsvc.auth.models import AuthSessionRecord, UserRecord, bson_now
+from llmsvc.auth.password_policy import check_password
 from llmsvc.auth.repository import AuthSessionRepository, UserRepository
 from llmsvc.auth.security import PasswordHasher, hash_refresh_token, new_refresh_token
 from llmsvc.auth.settings import AuthSettings
@@ -64,6 +66,13 @@ class AuthService:
         self._settings = settings
 
     async def register(self, req: RegisterRequest) -> User:
+        await asyncio.to_thread(
+            check_password,
+            req.password,
+            email=req.email,
+            name=req.name,
+            min_score=self._settings.password_min_score,
+        )
         user = UserRecord(
             user_id=new_id(),
             name=req.name,

@@ -23,6 +23,9 @@ class AuthSettings(MongoSettings, JwtSettings):
     `LOG_LEVEL`, `LOG_JSON`, `ENVIRONMENT`."""
 
     refresh_token_ttl_s: int = Field(THIRTY_DAYS_S, ge=60)
+    #: Lowest zxcvbn score (0–4) a new password may have: 3 is "safely unguessable",
+    #: about 10^8 guesses.
+    password_min_score: int = Field(3, ge=0, le=4)
     #: Requests in flight per subject on one replica.
     max_concurrency: int = Field(32, ge=1, le=1024)
     #: Argon2 hashes computed at once: each takes a core and 64 MiB, so more than the

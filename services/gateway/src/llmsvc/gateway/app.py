@@ -11,6 +11,7 @@ from llmsvc.common.run_cancels import RunCancels
 from llmsvc.common.run_lock import RunLocks
 from llmsvc.common.streams import agent_events_stream, agent_jobs_stream, ensure_stream
 from llmsvc.common.token_denylist import TokenDenylist
+from llmsvc.gateway.body_limit import BodyLimit
 from llmsvc.gateway.errors import install_error_handlers
 from llmsvc.gateway.routes import auth, conversation, health, models, sessions
 from llmsvc.gateway.session_cache import SessionCache
@@ -70,6 +71,7 @@ def create_app(settings: GatewaySettings) -> FastAPI:
         ),
     )
     install_error_handlers(app)
+    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
     routers = (health.router, auth.router, models.router, sessions.router, conversation.router)
     for router in routers:
         app.include_router(router)

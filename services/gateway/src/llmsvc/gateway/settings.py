@@ -17,5 +17,7 @@ class GatewaySettings(JwtSettings, MongoSettings, ModelSettings):
     rpc_timeout_s: float = Field(10.0, gt=0)
     #: A comment line is sent this often on an idle event stream.
     sse_ping_s: float = Field(15.0, gt=0)
+    #: Larger request bodies are refused with 413.
+    max_body_bytes: int = Field(256 * 1024, ge=1024)
     #: `stream: false` requests give up waiting for the reply after this long.
     blocking_reply_timeout_s: float = Field(300.0, gt=0)

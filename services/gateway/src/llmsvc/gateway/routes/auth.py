@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, status
+from fastapi import APIRouter, Response, status
 
 from llmsvc.common import subjects
 from llmsvc.common.contracts.auth import (
@@ -28,15 +28,21 @@ async def register(body: RegisterRequest, state: State) -> User:
     )
 
 
+#: Tokens must not be kept by caches or proxies (ASVS 14.3).
+NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
+
+
 @router.post("/login", response_model=TokenPair)
-async def login(body: LoginRequest, state: State) -> TokenPair:
+async def login(body: LoginRequest, state: State, response: Response) -> TokenPair:
+    response.headers.update(NO_STORE)
     return await request_model(
         state.nc, subjects.AUTH_LOGIN, body, TokenPair, timeout_s=state.settings.rpc_timeout_s
     )
 
 
 @router.post("/refresh", response_model=TokenPair)
-async def refresh(body: RefreshRequest, state: State) -> TokenPair:
+async def refresh(body: RefreshRequest, state: State, response: Response) -> TokenPair:
+    response.headers.update(NO_STORE)
     return await request_model(
         state.nc, subjects.AUTH_REFRESH, body, TokenPair, timeout_s=state.settings.rpc_timeout_s
     )
