@@ -42,6 +42,8 @@ browser:
 	  else echo "chromium missing: browser tests will be skipped (apt-get install chromium)"; fi; }
 
 DEV_PROCS := auth sessions worker=$(WORKERS) gateway web
+# web runs on this host and forwards the browser's address for the per-address limits.
+dev: export TRUSTED_PROXIES := $(or $(TRUSTED_PROXIES),127.0.0.1)
 ifeq ($(strip $(NATS_URL)),)
 DEV_PROCS += nats
 endif

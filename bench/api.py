@@ -8,7 +8,8 @@ from dataclasses import dataclass
 
 import httpx
 
-PASSWORD = "bench-password-1"
+# Not containing the users' name or email (auth refuses those).
+PASSWORD = "quiet harbour lights 42"
 
 
 class SetupError(RuntimeError):

@@ -36,7 +36,13 @@ async def stack(
         model_url=f"http://127.0.0.1:{mockllm.port}/v1",
         web=True,
         # A short lock TTL, so workers renew it every 2.5 s (a lost lock shows quickly).
-        extra_env={"MODELS": json.dumps(E2E_MODELS), "RUN_LOCK_TTL_S": "10"},
+        # The test client on 127.0.0.1 is the trusted proxy: X-Forwarded-For says which
+        # address a request comes from.
+        extra_env={
+            "MODELS": json.dumps(E2E_MODELS),
+            "RUN_LOCK_TTL_S": "10",
+            "TRUSTED_PROXIES": "127.0.0.1",
+        },
     ) as s:
         await wait_for_responders(infra.nats_url, READY_SUBJECTS)
         yield s

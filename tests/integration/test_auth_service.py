@@ -18,16 +18,18 @@ from llmsvc.auth.app import create_app
 from llmsvc.auth.settings import AuthSettings
 from llmsvc.common import subjects
 from llmsvc.common.contracts.auth import (
+    LoginAttempt,
     LoginRequest,
     LogoutRequest,
     RefreshRequest,
+    RegisterAttempt,
     RegisterRequest,
     TokenPair,
     User,
     UserGetRequest,
 )
 from llmsvc.common.envelope import Envelope
-from llmsvc.common.errors import Conflict, NotFound, Unauthorized
+from llmsvc.common.errors import Conflict, NotFound, RateLimited, Unauthorized
 from llmsvc.common.nats_client import request, request_model
 from llmsvc.common.tokens import verify_access_token
 
@@ -285,3 +287,78 @@ async def test_indexes_are_created_at_start_up(settings: AuthSettings, mongo_cli
     sessions = await db["auth_sessions"].index_information()
     assert sessions["token_hash_unique"]["unique"] is True
     assert sessions["expires_at_ttl"]["expireAfterSeconds"] == 0
+
+
+@pytest.fixture
+async def strict(infra: Infra, db_prefix: str) -> AsyncIterator[AuthSettings]:
+    """Two auth replicas with small limits and a 3-second window."""
+    settings = AuthSettings(
+        nats_url=infra.nats_url,
+        mongo_uri=infra.mongo_uri,
+        mongo_db=db_prefix,
+        environment="test",
+        jwt_secret=JWT_SECRET,
+        login_failures_per_account_address=3,
+        login_failures_per_address=6,
+        login_window_s=3,
+        registrations_per_address=2,
+        registration_window_s=60,
+    )
+    async with TestApp(create_app(settings)), TestApp(create_app(settings)):
+        yield settings
+
+
+async def attempt(nc: NATS, password: str, address: str) -> Any:
+    req = LoginAttempt(email="ada@example.com", password=password, client_address=address)
+    return await request(nc, subjects.AUTH_LOGIN, req)
+
+
+async def test_failed_logins_are_throttled_per_account_and_address_across_replicas(
+    strict: AuthSettings, nc: NATS
+) -> None:
+    await register(nc)
+    for _ in range(3):  # spread over both replicas by the queue group
+        with pytest.raises(Unauthorized):
+            await attempt(nc, "wrong password", "203.0.113.7")
+    # Refused before the password is looked at, even the right one.
+    with pytest.raises(RateLimited) as caught:
+        await attempt(nc, PASSWORD, "203.0.113.7")
+    assert caught.value.status == 429 and caught.value.extra["retry_after_s"] >= 1
+    # The owner, elsewhere, still logs in; that does not clear the attacker's count.
+    assert (await attempt(nc, PASSWORD, "198.51.100.2"))["access_token"]
+    with pytest.raises(RateLimited):
+        await attempt(nc, PASSWORD, "203.0.113.7")
+    # After the window the account logs in from there too.
+    await asyncio.sleep(3.2)
+    assert (await attempt(nc, PASSWORD, "203.0.113.7"))["access_token"]
+
+
+async def test_one_address_trying_many_accounts_is_throttled(
+    strict: AuthSettings, nc: NATS
+) -> None:
+    for i in range(6):
+        req = LoginAttempt(
+            email=f"user{i}@example.com", password="guess one", client_address="192.0.2.9"
+        )
+        with pytest.raises(Unauthorized):
+            await request(nc, subjects.AUTH_LOGIN, req)
+    req = LoginAttempt(email="user9@example.com", password="guess one", client_address="192.0.2.9")
+    with pytest.raises(RateLimited):
+        await request(nc, subjects.AUTH_LOGIN, req)
+
+
+async def test_registrations_per_address_are_limited(strict: AuthSettings, nc: NATS) -> None:
+    for i in range(2):
+        req = RegisterAttempt(
+            name="Bob", email=f"bob{i}@example.com", password=PASSWORD, client_address="192.0.2.50"
+        )
+        await request(nc, subjects.AUTH_REGISTER, req)
+    req = RegisterAttempt(
+        name="Bob", email="bob9@example.com", password=PASSWORD, client_address="192.0.2.50"
+    )
+    with pytest.raises(RateLimited):
+        await request(nc, subjects.AUTH_REGISTER, req)
+    other = RegisterAttempt(
+        name="Bob", email="bob9@example.com", password=PASSWORD, client_address="192.0.2.51"
+    )
+    assert (await request(nc, subjects.AUTH_REGISTER, other))["email"] == "bob9@example.com"

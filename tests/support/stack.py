@@ -66,6 +66,11 @@ def running_stack(
         "WEB_SESSION_SECRET": new_id() + new_id(),
         "JOB_ACK_WAIT_S": "6",
         "LOG_LEVEL": "INFO",
+        # Every user of a test or bench comes from 127.0.0.1: per-address limits would
+        # count them all as one client. Per-account limits stay as configured.
+        "REGISTRATIONS_PER_ADDRESS": "100000",
+        "LOGIN_FAILURES_PER_ADDRESS": "100000",
+        "REFRESHES_PER_ADDRESS": "100000",
         **(extra_env or {}),
     }
     stack = Stack(workdir=workdir, env=env, gateway_port=gateway_port, web_port=web_port)

@@ -13,6 +13,7 @@ __all__ = [
     "Conflict",
     "Forbidden",
     "NotFound",
+    "RateLimited",
     "ServiceError",
     "Unauthorized",
     "Unavailable",
@@ -85,8 +86,21 @@ _BY_STATUS: dict[int, type[ServiceError]] = {
 }
 
 
+class RateLimited(ServiceError):
+    """Too many requests: answered 429 with `Retry-After` (and `retry_after_s` in the
+    body)."""
+
+    code = "rate_limited"
+    status = 429
+
+    def __init__(self, message: str, *, retry_after_s: int, code: str | None = None) -> None:
+        super().__init__(message, code=code, retry_after_s=max(1, int(retry_after_s)))
+
+
 def error_from_reply(code: str, message: str, status: int, **extra: Any) -> ServiceError:
     """Rebuild a typed error from a reply envelope's error part."""
+    if status == 429:
+        return RateLimited(message, code=code, retry_after_s=int(extra.get("retry_after_s") or 1))
     cls = _BY_STATUS.get(status, ServiceError)
     err = cls(message, code=code, **extra)
     if cls is ServiceError:

@@ -35,6 +35,8 @@ AGENT_HISTORY: Final = "agent.v1.history"
 AGENT_QUEUE: Final = "agent-workers"
 AGENT_SESSION_CLEANUP_CONSUMER: Final = "agent-session-cleanup"
 ACTIVE_RUNS_BUCKET: Final = "agent_active_runs"
+#: Attempt counters of the abuse limits (failed logins, registrations, refreshes).
+THROTTLE_BUCKET: Final = "auth_throttle"
 
 
 def run_events(run_id: str) -> str:

@@ -11,12 +11,14 @@ from faststream.nats import NatsBroker
 from pymongo import AsyncMongoClient
 
 from llmsvc.auth.handlers import register_handlers
+from llmsvc.auth.limits import AbuseLimits
 from llmsvc.auth.repository import AuthSessionRepository, Document, UserRepository
 from llmsvc.auth.security import PasswordHasher
 from llmsvc.auth.service import AuthService
 from llmsvc.auth.settings import AuthSettings
 from llmsvc.common.errors import Unavailable
 from llmsvc.common.logging import get_logger
+from llmsvc.common.throttle import Throttle
 
 __all__ = ["create_app", "open_service"]
 
@@ -26,7 +28,9 @@ log = get_logger(__name__)
 
 
 @asynccontextmanager
-async def open_service(settings: AuthSettings) -> AsyncIterator[AuthService]:
+async def open_service(
+    settings: AuthSettings, *, throttle: Throttle | None = None
+) -> AsyncIterator[AuthService]:
     """Connect to Mongo, create the indexes, and hand out a ready service."""
     mongo: AsyncMongoClient[Document] = AsyncMongoClient(
         settings.mongo_uri, tz_aware=True, appname=SERVICE_NAME
@@ -38,7 +42,13 @@ async def open_service(settings: AuthSettings) -> AsyncIterator[AuthService]:
         await users.setup()
         await sessions.setup()
         passwords = await PasswordHasher.create(concurrency=settings.hash_concurrency)
-        yield AuthService(users=users, sessions=sessions, passwords=passwords, settings=settings)
+        yield AuthService(
+            users=users,
+            sessions=sessions,
+            passwords=passwords,
+            settings=settings,
+            limits=AbuseLimits(throttle, settings) if throttle is not None else None,
+        )
     finally:
         await mongo.close()
 
@@ -65,7 +75,10 @@ def create_app(settings: AuthSettings) -> FastStream:
 
     @asynccontextmanager
     async def lifespan() -> AsyncIterator[None]:
-        async with open_service(settings) as svc:
+        # Connected before the subscriptions start: the limits' bucket must exist.
+        nc = await broker.connect()
+        throttle = await Throttle.open(nc.jetstream(), namespace=settings.mongo_db)
+        async with open_service(settings, throttle=throttle) as svc:
             current.append(svc)
             log.info("auth_ready", database=settings.database)
             try:

@@ -16,10 +16,10 @@ from pydantic import BaseModel
 from llmsvc.auth.service import AuthService
 from llmsvc.common import subjects
 from llmsvc.common.contracts.auth import (
-    LoginRequest,
+    LoginAttempt,
     LogoutRequest,
-    RefreshRequest,
-    RegisterRequest,
+    RefreshAttempt,
+    RegisterAttempt,
     UserGetRequest,
 )
 from llmsvc.common.nats_client import handle_request
@@ -60,15 +60,15 @@ def register_handlers(
 
     @subscriber(subjects.AUTH_REGISTER)
     async def register(body: bytes) -> Reply:
-        return await reply(body, RegisterRequest, AuthService.register)
+        return await reply(body, RegisterAttempt, AuthService.register)
 
     @subscriber(subjects.AUTH_LOGIN)
     async def login(body: bytes) -> Reply:
-        return await reply(body, LoginRequest, AuthService.login)
+        return await reply(body, LoginAttempt, AuthService.login)
 
     @subscriber(subjects.AUTH_REFRESH)
     async def refresh(body: bytes) -> Reply:
-        return await reply(body, RefreshRequest, AuthService.refresh)
+        return await reply(body, RefreshAttempt, AuthService.refresh)
 
     @subscriber(subjects.AUTH_LOGOUT)
     async def logout(body: bytes) -> Reply:

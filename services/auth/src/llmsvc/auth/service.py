@@ -7,6 +7,7 @@ import enum
 from datetime import datetime, timedelta
 from typing import NoReturn
 
+from llmsvc.auth.limits import AbuseLimits
 from llmsvc.auth.models import AuthSessionRecord, UserRecord, bson_now
 from llmsvc.auth.password_policy import check_password
 from llmsvc.auth.repository import AuthSessionRepository, UserRepository
@@ -59,13 +60,17 @@ class AuthService:
         sessions: AuthSessionRepository,
         passwords: PasswordHasher,
         settings: AuthSettings,
+        limits: AbuseLimits | None = None,
     ) -> None:
+        self._limits = limits
         self._users = users
         self._sessions = sessions
         self._passwords = passwords
         self._settings = settings
 
     async def register(self, req: RegisterRequest) -> User:
+        if self._limits is not None:
+            await self._limits.attempt(self._limits.registration, _address(req))
         await asyncio.to_thread(
             check_password,
             req.password,
@@ -86,13 +91,18 @@ class AuthService:
         return user.public()
 
     async def login(self, req: LoginRequest) -> TokenPair:
+        address = _address(req)
+        if self._limits is not None:
+            await self._limits.before_login(req.email, address)
         user = await self._users.by_email(req.email)
         if user is None:
             await self._passwords.burn(req.password)
-            raise _invalid_credentials()
+            await self._login_failed(req.email, address)
         matches, new_hash = await self._passwords.verify(req.password, user.password_hash)
         if not matches:
-            raise _invalid_credentials()
+            await self._login_failed(req.email, address)
+        if self._limits is not None:
+            await self._limits.login_succeeded(req.email, address)
         if new_hash is not None:
             # The hashing parameters changed since this password was stored.
             await self._users.set_password_hash(user.user_id, new_hash)
@@ -101,6 +111,8 @@ class AuthService:
         return pair
 
     async def refresh(self, req: RefreshRequest) -> TokenPair:
+        if self._limits is not None:
+            await self._limits.attempt(self._limits.refresh, _address(req))
         now = bson_now()
         current = await self._sessions.by_token_hash(hash_refresh_token(req.refresh_token))
         verdict = refresh_verdict(current, now=now)
@@ -162,6 +174,11 @@ class AuthService:
         )
         return pair, session
 
+    async def _login_failed(self, email: str, address: str | None) -> NoReturn:
+        if self._limits is not None:
+            await self._limits.login_failed(email, address)
+        raise _invalid_credentials()
+
     async def _reuse_detected(self, user_id: str, *, now: datetime) -> NoReturn:
         revoked = await self._sessions.revoke_all(user_id, now=now)
         log.warning("refresh_token_reused", user_id=user_id, sessions_revoked=revoked)
@@ -169,6 +186,11 @@ class AuthService:
             "this refresh token was already used; every session was signed out",
             code="refresh_token_reused",
         )
+
+
+def _address(req: object) -> str | None:
+    """The client address the gateway added (`FromClient`), if any."""
+    return getattr(req, "client_address", None)
 
 
 def _invalid_credentials() -> Unauthorized:

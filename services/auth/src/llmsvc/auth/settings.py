@@ -26,6 +26,20 @@ class AuthSettings(MongoSettings, JwtSettings):
     #: Lowest zxcvbn score (0–4) a new password may have: 3 is "safely unguessable",
     #: about 10^8 guesses.
     password_min_score: int = Field(3, ge=0, le=4)
+    #: Failed logins to one account from one address within `LOGIN_WINDOW_S` before
+    #: further attempts are refused for a growing time (30 s, doubling, at most the
+    #: window). A correct password clears only its own address's count.
+    login_failures_per_account_address: int = Field(10, ge=1)
+    #: Failed logins to one account from all addresses, and from one address to all
+    #: accounts (credential stuffing), within the window.
+    login_failures_per_account: int = Field(100, ge=1)
+    login_failures_per_address: int = Field(50, ge=1)
+    login_window_s: int = Field(900, ge=1)
+    #: Registrations and token refreshes per client address.
+    registrations_per_address: int = Field(20, ge=1)
+    registration_window_s: int = Field(3600, ge=1)
+    refreshes_per_address: int = Field(300, ge=1)
+    refresh_window_s: int = Field(300, ge=1)
     #: Requests in flight per subject on one replica.
     max_concurrency: int = Field(32, ge=1, le=1024)
     #: Argon2 hashes computed at once: each takes a core and 64 MiB, so more than the

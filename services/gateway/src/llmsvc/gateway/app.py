@@ -12,6 +12,7 @@ from llmsvc.common.run_lock import RunLocks
 from llmsvc.common.streams import agent_events_stream, agent_jobs_stream, ensure_stream
 from llmsvc.common.token_denylist import TokenDenylist
 from llmsvc.gateway.body_limit import BodyLimit
+from llmsvc.gateway.client_address import parse_networks
 from llmsvc.gateway.errors import install_error_handlers
 from llmsvc.gateway.routes import auth, conversation, health, models, sessions
 from llmsvc.gateway.session_cache import SessionCache
@@ -44,6 +45,7 @@ def create_app(settings: GatewaySettings) -> FastAPI:
             denylist=denylist,
             session_cache=session_cache,
             models=settings.catalog(),
+            trusted_proxies=parse_networks(settings.trusted_proxies),
             mongo=mongo,
         )
         try:

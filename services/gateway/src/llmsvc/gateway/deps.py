@@ -7,6 +7,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from llmsvc.common.errors import Unauthorized
 from llmsvc.common.tokens import AccessClaims, verify_access_token
+from llmsvc.gateway.client_address import client_address
 from llmsvc.gateway.state import GatewayState
 
 _bearer = HTTPBearer(auto_error=False, description="Access token from /auth/login")
@@ -22,6 +23,17 @@ async def get_state(request: Request) -> GatewayState:
 
 
 State = Annotated[GatewayState, Depends(get_state)]
+
+
+async def get_client_address(request: Request, state: State) -> str | None:
+    return client_address(
+        request.client.host if request.client else None,
+        request.headers.get("x-forwarded-for"),
+        state.trusted_proxies,
+    )
+
+
+ClientAddress = Annotated[str | None, Depends(get_client_address)]
 
 
 async def get_claims(

@@ -38,7 +38,10 @@ def install_error_handlers(app: FastAPI) -> None:
         if exc.status >= 500:
             log.warning("upstream_error", code=exc.error_code, message=exc.message)
         extra = {k: v for k, v in exc.extra.items() if k != "status"}
-        return error_response(exc.status, exc.error_code, exc.message, **extra)
+        response = error_response(exc.status, exc.error_code, exc.message, **extra)
+        if exc.status == 429:
+            response.headers["Retry-After"] = str(int(extra.get("retry_after_s") or 1))
+        return response
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:

@@ -1,6 +1,9 @@
 from __future__ import annotations
 
-from pydantic import AliasChoices, Field
+from typing import Annotated
+
+from pydantic import AliasChoices, Field, field_validator
+from pydantic_settings import NoDecode
 
 from llmsvc.common.models import ModelSettings
 from llmsvc.common.settings import JwtSettings, MongoSettings
@@ -17,7 +20,26 @@ class GatewaySettings(JwtSettings, MongoSettings, ModelSettings):
     rpc_timeout_s: float = Field(10.0, gt=0)
     #: A comment line is sent this often on an idle event stream.
     sse_ping_s: float = Field(15.0, gt=0)
+    #: Proxies (addresses or networks, comma-separated) whose `X-Forwarded-For` names
+    #: the client; without any, the connection's peer is the client.
+    trusted_proxies: Annotated[list[str], NoDecode] = []
     #: Larger request bodies are refused with 413.
     max_body_bytes: int = Field(256 * 1024, ge=1024)
     #: `stream: false` requests give up waiting for the reply after this long.
     blocking_reply_timeout_s: float = Field(300.0, gt=0)
+
+    @field_validator("trusted_proxies", mode="before")
+    @classmethod
+    def _split_proxies(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [entry.strip() for entry in value.split(",") if entry.strip()]
+        return value
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _valid_networks(cls, value: list[str]) -> list[str]:
+        import ipaddress
+
+        for entry in value:
+            ipaddress.ip_network(entry, strict=False)  # ValueError names the bad entry
+        return value

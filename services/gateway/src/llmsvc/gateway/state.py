@@ -10,6 +10,7 @@ from llmsvc.common.models import ModelCatalog
 from llmsvc.common.run_cancels import RunCancels
 from llmsvc.common.run_lock import RunLocks
 from llmsvc.common.token_denylist import TokenDenylist
+from llmsvc.gateway.client_address import Network
 from llmsvc.gateway.session_cache import SessionCache
 from llmsvc.gateway.settings import GatewaySettings
 
@@ -25,5 +26,7 @@ class GatewayState:
     session_cache: SessionCache
     #: The models on offer (`MODELS`), the first the default.
     models: ModelCatalog
+    #: `TRUSTED_PROXIES`, parsed.
+    trusted_proxies: list[Network]
     #: Only for the readiness probe: the gateway never reads another service's data.
     mongo: AsyncMongoClient[dict[str, object]]

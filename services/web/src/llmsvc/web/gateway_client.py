@@ -103,8 +103,10 @@ class GatewayClient:
         except httpx.TransportError as exc:
             raise GatewayUnavailable(str(exc) or type(exc).__name__) from exc
 
-    async def _token_pair(self, path: str, body: dict[str, str]) -> TokenPair:
-        response = await self._send("POST", path, json_body=body)
+    async def _token_pair(
+        self, path: str, body: dict[str, str], *, client: str | None = None
+    ) -> TokenPair:
+        response = await self._send("POST", path, json_body=body, headers=_forwarded(client))
         if response.status_code != 200:
             raise await GatewayError.from_response(response)
         try:
@@ -113,14 +115,22 @@ class GatewayClient:
             raise GatewayError(502, "bad_gateway", "unexpected reply from the gateway") from exc
 
     # -- auth -------------------------------------------------------------------------
-    async def register(self, *, name: str, email: str, password: str) -> None:
+    async def register(
+        self, *, name: str, email: str, password: str, client: str | None = None
+    ) -> None:
+        """`client` is the browser's address, forwarded for the gateway's per-address
+        limits (the gateway believes it when it trusts web's address: TRUSTED_PROXIES)."""
         body = {"name": name, "email": email, "password": password}
-        response = await self._send("POST", "/auth/register", json_body=body)
+        response = await self._send(
+            "POST", "/auth/register", json_body=body, headers=_forwarded(client)
+        )
         if response.status_code not in (200, 201):
             raise await GatewayError.from_response(response)
 
-    async def login(self, *, email: str, password: str) -> TokenPair:
-        return await self._token_pair("/auth/login", {"email": email, "password": password})
+    async def login(self, *, email: str, password: str, client: str | None = None) -> TokenPair:
+        return await self._token_pair(
+            "/auth/login", {"email": email, "password": password}, client=client
+        )
 
     async def refresh(self, refresh_token: str) -> TokenPair:
         return await self._token_pair("/auth/refresh", {"refresh_token": refresh_token})
@@ -186,3 +196,7 @@ class GatewayClient:
             headers["Last-Event-ID"] = last_event_id
         path = f"/conversation/runs/{_segment(run_id)}/events"
         return await self._send("GET", path, token=token, headers=headers, stream=True)
+
+
+def _forwarded(client: str | None) -> dict[str, str]:
+    return {"X-Forwarded-For": client} if client else {}

@@ -41,6 +41,26 @@ class LogoutRequest(Contract):
     access_jti: str | None = None
 
 
+class FromClient(Contract):
+    """What the gateway adds to a request it passes on: the client's address (from the
+    connection, or `X-Forwarded-For` through a trusted proxy), for per-address limits.
+    Never read from the client's own body."""
+
+    client_address: str | None = None
+
+
+class RegisterAttempt(RegisterRequest, FromClient):
+    pass
+
+
+class LoginAttempt(LoginRequest, FromClient):
+    pass
+
+
+class RefreshAttempt(RefreshRequest, FromClient):
+    pass
+
+
 class UserGetRequest(Contract):
     user_id: str
 

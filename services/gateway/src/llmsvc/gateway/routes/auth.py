@@ -6,25 +6,29 @@ from fastapi import APIRouter, Response, status
 
 from llmsvc.common import subjects
 from llmsvc.common.contracts.auth import (
+    LoginAttempt,
     LoginRequest,
     LogoutRequest,
+    RefreshAttempt,
     RefreshRequest,
+    RegisterAttempt,
     RegisterRequest,
     TokenPair,
     User,
     UserGetRequest,
 )
 from llmsvc.common.nats_client import request, request_model
-from llmsvc.gateway.deps import Claims, State
+from llmsvc.gateway.deps import Claims, ClientAddress, State
 from llmsvc.gateway.schemas import LogoutBody
 
 router = APIRouter(prefix="/auth", tags=["auth"])
 
 
 @router.post("/register", status_code=status.HTTP_201_CREATED, response_model=User)
-async def register(body: RegisterRequest, state: State) -> User:
+async def register(body: RegisterRequest, state: State, address: ClientAddress) -> User:
+    attempt = RegisterAttempt(**body.model_dump(), client_address=address)
     return await request_model(
-        state.nc, subjects.AUTH_REGISTER, body, User, timeout_s=state.settings.rpc_timeout_s
+        state.nc, subjects.AUTH_REGISTER, attempt, User, timeout_s=state.settings.rpc_timeout_s
     )
 
 
@@ -33,18 +37,24 @@ NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 
 
 @router.post("/login", response_model=TokenPair)
-async def login(body: LoginRequest, state: State, response: Response) -> TokenPair:
+async def login(
+    body: LoginRequest, state: State, response: Response, address: ClientAddress
+) -> TokenPair:
     response.headers.update(NO_STORE)
+    attempt = LoginAttempt(**body.model_dump(), client_address=address)
     return await request_model(
-        state.nc, subjects.AUTH_LOGIN, body, TokenPair, timeout_s=state.settings.rpc_timeout_s
+        state.nc, subjects.AUTH_LOGIN, attempt, TokenPair, timeout_s=state.settings.rpc_timeout_s
     )
 
 
 @router.post("/refresh", response_model=TokenPair)
-async def refresh(body: RefreshRequest, state: State, response: Response) -> TokenPair:
+async def refresh(
+    body: RefreshRequest, state: State, response: Response, address: ClientAddress
+) -> TokenPair:
     response.headers.update(NO_STORE)
+    attempt = RefreshAttempt(**body.model_dump(), client_address=address)
     return await request_model(
-        state.nc, subjects.AUTH_REFRESH, body, TokenPair, timeout_s=state.settings.rpc_timeout_s
+        state.nc, subjects.AUTH_REFRESH, attempt, TokenPair, timeout_s=state.settings.rpc_timeout_s
     )
 
 

@@ -81,7 +81,9 @@ async def login(
     if session is None or not tokens_match(session.csrf, csrf_token):
         return again(403, EXPIRED)
     try:
-        pair = await ctx.gateway.login(email=email.strip(), password=password)
+        pair = await ctx.gateway.login(
+            email=email.strip(), password=password, client=_client(request)
+        )
     except GatewayError as exc:
         return again(_page_status(exc), _friendly(exc, logging_in=True))
     except GatewayUnavailable:
@@ -117,8 +119,12 @@ async def register(
     if password != password_confirm:
         return again(422, "The passwords do not match.")
     try:
-        await ctx.gateway.register(name=name.strip(), email=email.strip(), password=password)
-        pair = await ctx.gateway.login(email=email.strip(), password=password)
+        await ctx.gateway.register(
+            name=name.strip(), email=email.strip(), password=password, client=_client(request)
+        )
+        pair = await ctx.gateway.login(
+            email=email.strip(), password=password, client=_client(request)
+        )
     except GatewayError as exc:
         return again(_page_status(exc), _friendly(exc, logging_in=False))
     except GatewayUnavailable:
@@ -150,3 +156,7 @@ async def _revoke(ctx: WebContext, session: WebSession) -> None:
             await ctx.gateway.logout(pair.access_token, refresh_token=pair.refresh_token)
     except (GatewayError, GatewayUnavailable) as exc:
         log.info("logout at the gateway failed", error=str(exc))
+
+
+def _client(request: Request) -> str | None:
+    return request.client.host if request.client else None
