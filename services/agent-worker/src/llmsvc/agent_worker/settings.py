@@ -24,8 +24,8 @@ class WorkerSettings(MongoSettings, ModelSettings):
     #: reply that fails mid-stream is not retried (its text is already out).
     model_max_retries: int = Field(2, ge=0, le=5)
     #: Cap on a reply's length; small local models can otherwise ramble until their
-    #: context is full. None leaves it to the model.
-    model_max_tokens: int | None = Field(None, ge=1)
+    #: context is full, and an unbounded reply is unbounded spending (OWASP LLM10).
+    model_max_tokens: int | None = Field(4096, ge=1)
 
     #: Built-in tools the agent may call, comma-separated; `none` for none
     #: (an empty variable counts as unset, like every other).

@@ -4,6 +4,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from prometheus_client import start_http_server
 from pymongo import AsyncMongoClient
 
 from llmsvc.common.nats_client import connect_nats
@@ -48,18 +49,28 @@ def create_app(settings: GatewaySettings) -> FastAPI:
             trusted_proxies=parse_networks(settings.trusted_proxies),
             mongo=mongo,
         )
+        metrics_server = None
+        if (port := settings.separate_metrics_port) is not None:
+            # prometheus_client's own server, in its thread, off the public listener.
+            metrics_server, _ = start_http_server(port, addr=settings.metrics_host)
         try:
             yield
         finally:
+            if metrics_server is not None:
+                metrics_server.shutdown()
             await session_cache.stop()
             await denylist.stop()
             await nc.drain()
             await mongo.close()
 
+    docs = settings.docs_enabled
     app = FastAPI(
         title="LLM Service gateway",
         version="0.1.0",
         lifespan=lifespan,
+        docs_url="/docs" if docs else None,
+        redoc_url="/redoc" if docs else None,
+        openapi_url="/openapi.json" if docs else None,
         description=(
             "Persistent, streaming LLM conversations. Authenticate with "
             "`Authorization: Bearer <access token>` from `/auth/login`. Every error is "
@@ -74,7 +85,10 @@ def create_app(settings: GatewaySettings) -> FastAPI:
     )
     install_error_handlers(app)
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
-    routers = (health.router, auth.router, models.router, sessions.router, conversation.router)
+    routers = [health.router, auth.router, models.router, sessions.router, conversation.router]
+    metrics_port = settings.separate_metrics_port
+    if metrics_port is None:
+        routers.append(health.metrics_router)
     for router in routers:
         app.include_router(router)
     return app

@@ -38,6 +38,10 @@ async def readyz(state: State) -> JSONResponse:
     )
 
 
-@router.get("/metrics", include_in_schema=False)
+#: On the public listener only in development: see GatewaySettings.metrics_port.
+metrics_router = APIRouter(tags=["health"])
+
+
+@metrics_router.get("/metrics", include_in_schema=False)
 async def metrics() -> Response:
     return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
