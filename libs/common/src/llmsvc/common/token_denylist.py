@@ -46,6 +46,11 @@ class TokenDenylist:
         with contextlib.suppress(KeyWrongLastSequenceError):  # revoked before: fine
             await self._kv.create(jti, str(exp).encode(), msg_ttl=max(1, ttl))
 
+    @property
+    def loaded(self) -> bool:
+        """Whether every revocation stored when the watch began has been read."""
+        return self._ready.is_set()
+
     def is_revoked(self, jti: str) -> bool:
         exp = self._revoked.get(jti)
         if exp is None:

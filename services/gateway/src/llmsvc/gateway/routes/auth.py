@@ -60,17 +60,16 @@ async def refresh(
 
 @router.post("/logout")
 async def logout(claims: Claims, state: State, body: LogoutBody | None = None) -> Any:
+    # The access token dies first, on every gateway, whatever happens next.
+    await state.denylist.revoke(claims.jti, claims.exp)
     payload = LogoutRequest(
         user_id=claims.sub,
         refresh_token=body.refresh_token if body else None,
         access_jti=claims.jti,
     )
-    result = await request(
+    return await request(
         state.nc, subjects.AUTH_LOGOUT, payload, timeout_s=state.settings.rpc_timeout_s
     )
-    # The access token dies now too, on every gateway, not only when it expires.
-    await state.denylist.revoke(claims.jti, claims.exp)
-    return result
 
 
 @router.get("/me", response_model=User)

@@ -18,7 +18,8 @@ async def healthz() -> dict[str, str]:
 
 @router.get("/readyz")
 async def readyz(state: State) -> JSONResponse:
-    checks = {"nats": False, "mongo": False}
+    # Until the revocation list is loaded, a revoked token could pass here.
+    checks = {"nats": False, "mongo": False, "revocations": state.denylist.loaded}
     try:
         async with asyncio.timeout(2):
             await state.js.account_info()
