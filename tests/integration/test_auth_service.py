@@ -362,3 +362,36 @@ async def test_registrations_per_address_are_limited(strict: AuthSettings, nc: N
         name="Bob", email="bob9@example.com", password=PASSWORD, client_address="192.0.2.51"
     )
     assert (await request(nc, subjects.AUTH_REGISTER, other))["email"] == "bob9@example.com"
+
+
+@pytest.fixture
+async def short_family(infra: Infra, db_prefix: str) -> AsyncIterator[AuthSettings]:
+    settings = AuthSettings(
+        nats_url=infra.nats_url,
+        mongo_uri=infra.mongo_uri,
+        mongo_db=db_prefix,
+        environment="test",
+        jwt_secret=JWT_SECRET,
+        refresh_family_max_age_s=2,
+    )
+    async with TestApp(create_app(settings)):
+        yield settings
+
+
+async def test_rotation_does_not_extend_a_logins_absolute_lifetime(
+    short_family: AuthSettings, nc: NATS
+) -> None:
+    await register(nc)
+    pair = await login(nc)
+    first = verify_access_token(pair.access_token, secret=JWT_SECRET)
+    pair = await request_model(
+        nc, subjects.AUTH_REFRESH, RefreshRequest(refresh_token=pair.refresh_token), TokenPair
+    )
+    # The same login (family) goes on in the new access token.
+    assert verify_access_token(pair.access_token, secret=JWT_SECRET).sid == first.sid != ""
+    await asyncio.sleep(2.1)
+    with pytest.raises(Unauthorized) as caught:
+        await request(nc, subjects.AUTH_REFRESH, RefreshRequest(refresh_token=pair.refresh_token))
+    assert caught.value.error_code == "refresh_token_expired"
+    # A new login starts a new family.
+    assert verify_access_token((await login(nc)).access_token, secret=JWT_SECRET).sid != first.sid

@@ -12,6 +12,8 @@ AUTH_LOGIN: Final = "auth.v1.login"
 AUTH_REFRESH: Final = "auth.v1.refresh"
 AUTH_LOGOUT: Final = "auth.v1.logout"
 AUTH_USER_GET: Final = "auth.v1.user.get"
+AUTH_PASSWORD: Final = "auth.v1.password"
+AUTH_LOGOUT_ALL: Final = "auth.v1.logout_all"
 AUTH_QUEUE: Final = "auth"
 
 SESSIONS_CREATE: Final = "sessions.v1.create"

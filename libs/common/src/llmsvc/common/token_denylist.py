@@ -1,9 +1,16 @@
-"""Access tokens revoked before they expire (logout), shared by every gateway.
+"""Access tokens revoked before they expire, shared by every gateway.
 
-Access tokens are verified locally, so a revocation must reach every gateway replica:
-it is a NATS KV entry per token id (`jti`) whose per-message TTL ends when the token
-would have expired anyway. Each gateway keeps the live set in memory from a watcher,
-so checking a request costs no network hop.
+Access tokens are verified locally, so a revocation must reach every gateway replica.
+It is a NATS KV entry whose per-message TTL ends when the tokens it revokes would have
+expired anyway:
+
+- `<jti>`: one token (logout);
+- `family-<sid>`: every token of one login, its refresh family (a password change ends
+  the user's other logins, log out everywhere all of them, a stolen refresh token all
+  of them too).
+
+Each gateway keeps the live set in memory from a watcher, so checking a request costs
+no network hop. Auth writes the family entries, the gateway the token ones.
 """
 
 from __future__ import annotations
@@ -18,6 +25,7 @@ from nats.js.errors import KeyWrongLastSequenceError
 from nats.js.kv import KeyValue
 
 from llmsvc.common.logging import get_logger
+from llmsvc.common.tokens import AccessClaims
 
 log = get_logger(__name__)
 
@@ -25,9 +33,10 @@ BUCKET = "auth_revoked_access_tokens"
 
 
 class TokenDenylist:
-    def __init__(self, kv: KeyValue) -> None:
+    def __init__(self, kv: KeyValue, js: JetStreamContext) -> None:
         self._kv = kv
-        self._revoked: dict[str, int] = {}  # jti -> exp (unix seconds)
+        self._js = js
+        self._revoked: dict[str, int] = {}  # key -> when the entry stops mattering
         self._watcher: asyncio.Task[None] | None = None
         self._ready = asyncio.Event()
 
@@ -36,7 +45,7 @@ class TokenDenylist:
         kv = await js.create_key_value(
             KeyValueConfig(bucket=BUCKET, history=1, storage=StorageType.FILE)
         )
-        return cls(kv)
+        return cls(kv, js)
 
     async def revoke(self, jti: str, exp: int) -> None:
         ttl = exp - int(time.time()) + 1
@@ -50,6 +59,20 @@ class TokenDenylist:
     def loaded(self) -> bool:
         """Whether every revocation stored when the watch began has been read."""
         return self._ready.is_set()
+
+    async def revoke_family(self, family_id: str, *, ttl_s: int) -> None:
+        await self._put(f"family-{family_id}", int(time.time()) + ttl_s, ttl_s)
+
+    async def _put(self, key: str, value: int, ttl_s: int) -> None:
+        self._revoked[key] = value
+        # put() cannot set a TTL: publish on the key's subject with one.
+        await self._js.publish(f"$KV.{BUCKET}.{key}", str(value).encode(), msg_ttl=max(1, ttl_s))
+
+    def rejects(self, claims: AccessClaims) -> bool:
+        """Whether a verified token was revoked since it was issued."""
+        if self.is_revoked(claims.jti):
+            return True
+        return bool(claims.sid) and self.is_revoked(f"family-{claims.sid}")
 
     def is_revoked(self, jti: str) -> bool:
         exp = self._revoked.get(jti)

@@ -19,13 +19,16 @@ class AccessClaims(BaseModel):
     iat: int
     exp: int
     typ: str = ACCESS_TOKEN_TYPE
+    #: The refresh-token family (one login) the token was issued to.
+    sid: str = ""
 
 
 def issue_access_token(
-    *, user_id: str, secret: str, ttl_s: int, algorithm: str = "HS256"
+    *, user_id: str, secret: str, ttl_s: int, algorithm: str = "HS256", family_id: str = ""
 ) -> tuple[str, AccessClaims]:
     now = utcnow()
     claims = AccessClaims(
+        sid=family_id,
         sub=user_id,
         jti=new_id(),
         iat=int(now.timestamp()),

@@ -19,6 +19,7 @@ from llmsvc.auth.settings import AuthSettings
 from llmsvc.common.errors import Unavailable
 from llmsvc.common.logging import get_logger
 from llmsvc.common.throttle import Throttle
+from llmsvc.common.token_denylist import TokenDenylist
 
 __all__ = ["create_app", "open_service"]
 
@@ -29,7 +30,10 @@ log = get_logger(__name__)
 
 @asynccontextmanager
 async def open_service(
-    settings: AuthSettings, *, throttle: Throttle | None = None
+    settings: AuthSettings,
+    *,
+    throttle: Throttle | None = None,
+    denylist: TokenDenylist | None = None,
 ) -> AsyncIterator[AuthService]:
     """Connect to Mongo, create the indexes, and hand out a ready service."""
     mongo: AsyncMongoClient[Document] = AsyncMongoClient(
@@ -48,6 +52,7 @@ async def open_service(
             passwords=passwords,
             settings=settings,
             limits=AbuseLimits(throttle, settings) if throttle is not None else None,
+            denylist=denylist,
         )
     finally:
         await mongo.close()
@@ -77,8 +82,11 @@ def create_app(settings: AuthSettings) -> FastStream:
     async def lifespan() -> AsyncIterator[None]:
         # Connected before the subscriptions start: the limits' bucket must exist.
         nc = await broker.connect()
-        throttle = await Throttle.open(nc.jetstream(), namespace=settings.mongo_db)
-        async with open_service(settings, throttle=throttle) as svc:
+        js = nc.jetstream()
+        throttle = await Throttle.open(js, namespace=settings.mongo_db)
+        # Written to, not watched: gateways follow it.
+        denylist = await TokenDenylist.open(js)
+        async with open_service(settings, throttle=throttle, denylist=denylist) as svc:
             current.append(svc)
             log.info("auth_ready", database=settings.database)
             try:

@@ -16,7 +16,9 @@ from pydantic import BaseModel
 from llmsvc.auth.service import AuthService
 from llmsvc.common import subjects
 from llmsvc.common.contracts.auth import (
+    ChangePasswordRequest,
     LoginAttempt,
+    LogoutAllRequest,
     LogoutRequest,
     RefreshAttempt,
     RegisterAttempt,
@@ -73,6 +75,14 @@ def register_handlers(
     @subscriber(subjects.AUTH_LOGOUT)
     async def logout(body: bytes) -> Reply:
         return await reply(body, LogoutRequest, AuthService.logout)
+
+    @subscriber(subjects.AUTH_PASSWORD)
+    async def change_password(body: bytes) -> Reply:
+        return await reply(body, ChangePasswordRequest, AuthService.change_password)
+
+    @subscriber(subjects.AUTH_LOGOUT_ALL)
+    async def logout_all(body: bytes) -> Reply:
+        return await reply(body, LogoutAllRequest, AuthService.logout_all)
 
     @subscriber(subjects.AUTH_USER_GET)
     async def user_get(body: bytes) -> Reply:

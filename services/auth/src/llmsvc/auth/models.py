@@ -46,3 +46,11 @@ class AuthSessionRecord(BaseModel):
     revoked_at: datetime | None = None
     #: Set when the token was rotated: presenting it again means it was stolen.
     replaced_by: str | None = None
+    #: The login this token descends from (rotation keeps it), and when it happened:
+    #: no token of the family lives past `REFRESH_FAMILY_MAX_AGE_S` from then.
+    family_id: str = ""
+    family_started_at: datetime | None = None
+
+    @property
+    def family(self) -> str:
+        return self.family_id or self.session_id

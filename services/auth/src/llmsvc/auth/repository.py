@@ -92,6 +92,8 @@ class AuthSessionRepository:
                 "expires_at": session.expires_at,
                 "revoked_at": session.revoked_at,
                 "replaced_by": session.replaced_by,
+                "family_id": session.family_id,
+                "family_started_at": session.family_started_at,
             }
         )
 
@@ -107,6 +109,8 @@ class AuthSessionRepository:
             expires_at=doc["expires_at"],
             revoked_at=doc.get("revoked_at"),
             replaced_by=doc.get("replaced_by"),
+            family_id=doc.get("family_id") or "",
+            family_started_at=doc.get("family_started_at"),
         )
 
     async def rotate(self, session_id: str, *, replaced_by: str, now: datetime) -> bool:
@@ -123,8 +127,27 @@ class AuthSessionRepository:
         )
         return result.modified_count == 1
 
-    async def revoke_all(self, user_id: str, *, now: datetime) -> int:
-        result = await self._sessions.update_many(
-            {"user_id": user_id, "revoked_at": None}, {"$set": {"revoked_at": now}}
-        )
-        return result.modified_count
+    async def revoke_all(
+        self,
+        user_id: str,
+        *,
+        now: datetime,
+        keep_family: str | None = None,
+        minted_since: datetime | None = None,
+    ) -> list[str]:
+        """Revoke the user's live refresh tokens (but those of `keep_family`). Returns
+        the families that may still have live access tokens: those of the tokens revoked
+        now, and of every token created since `minted_since` (an access token is issued
+        with each refresh token, so none older than that is still valid)."""
+        live: Document = {"user_id": user_id, "revoked_at": None}
+        if keep_family is not None:
+            live["family_id"] = {"$ne": keep_family}
+            live["_id"] = {"$ne": keep_family}  # a family's first token has its id
+        found = [d async for d in self._sessions.find(live, projection={"family_id": 1})]
+        if minted_since is not None:
+            recent = {"user_id": user_id, "created_at": {"$gte": minted_since}}
+            found += [d async for d in self._sessions.find(recent, projection={"family_id": 1})]
+        await self._sessions.update_many(live, {"$set": {"revoked_at": now}})
+        families = {str(d.get("family_id") or d["_id"]) for d in found}
+        families.discard(keep_family or "")
+        return sorted(families)

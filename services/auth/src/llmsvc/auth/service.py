@@ -14,7 +14,9 @@ from llmsvc.auth.repository import AuthSessionRepository, UserRepository
 from llmsvc.auth.security import PasswordHasher, hash_refresh_token, new_refresh_token
 from llmsvc.auth.settings import AuthSettings
 from llmsvc.common.contracts.auth import (
+    ChangePasswordRequest,
     LoginRequest,
+    LogoutAllRequest,
     LogoutRequest,
     RefreshRequest,
     RegisterRequest,
@@ -25,6 +27,7 @@ from llmsvc.common.contracts.auth import (
 from llmsvc.common.errors import Conflict, NotFound, Unauthorized
 from llmsvc.common.ids import new_id
 from llmsvc.common.logging import get_logger
+from llmsvc.common.token_denylist import TokenDenylist
 from llmsvc.common.tokens import issue_access_token
 
 __all__ = ["AuthService", "RefreshVerdict", "refresh_verdict"]
@@ -61,8 +64,11 @@ class AuthService:
         passwords: PasswordHasher,
         settings: AuthSettings,
         limits: AbuseLimits | None = None,
+        denylist: TokenDenylist | None = None,
     ) -> None:
         self._limits = limits
+        #: Where revoked access tokens are announced to every gateway.
+        self._denylist = denylist
         self._users = users
         self._sessions = sessions
         self._passwords = passwords
@@ -125,9 +131,11 @@ class AuthService:
         user = await self._users.by_id(current.user_id)
         if user is None:
             raise _invalid_refresh_token()
+        if self._family_ends(current) <= now:
+            raise Unauthorized("refresh token expired", code="refresh_token_expired")
         # The successor exists before the old token is retired, so that revoking every
         # session on reuse (below, or in a concurrent request) also catches it.
-        pair, successor = await self._new_session(user)
+        pair, successor = await self._new_session(user, family=current)
         if not await self._sessions.rotate(
             current.session_id, replaced_by=successor.session_id, now=now
         ):
@@ -149,15 +157,75 @@ class AuthService:
             raise NotFound("no such user", code="user_not_found")
         return user.public()
 
-    async def _new_session(self, user: UserRecord) -> tuple[TokenPair, AuthSessionRecord]:
+    async def change_password(self, req: ChangePasswordRequest) -> dict[str, bool]:
+        """Set a new password; every other login of the user ends (its refresh tokens and
+        its access tokens), the one asking stays."""
+        user = await self._users.by_id(req.user_id)
+        if user is None:
+            raise NotFound("no such user", code="user_not_found")
+        matches, _ = await self._passwords.verify(req.current_password, user.password_hash)
+        if not matches:
+            raise Unauthorized("the current password is incorrect", code="invalid_credentials")
+        await asyncio.to_thread(
+            check_password,
+            req.new_password,
+            email=user.email,
+            name=user.name,
+            min_score=self._settings.password_min_score,
+        )
+        await self._users.set_password_hash(
+            user.user_id, await self._passwords.hash(req.new_password)
+        )
+        ended = await self._end_logins(user.user_id, keep_family=req.family_id or None)
+        log.info("password_changed", user_id=user.user_id, sessions_ended=len(ended))
+        return {"changed": True}
+
+    async def logout_all(self, req: LogoutAllRequest) -> dict[str, bool]:
+        """End every login of the user: refresh tokens, and access tokens on every gateway."""
+        ended = await self._end_logins(req.user_id)
+        log.info("logged_out_everywhere", user_id=req.user_id, sessions_ended=len(ended))
+        return {"revoked": True}
+
+    async def _end_logins(self, user_id: str, *, keep_family: str | None = None) -> list[str]:
+        """Revoke the user's refresh tokens (but `keep_family`'s) and the access tokens of
+        every login that may still hold one, on every gateway; the logins ended."""
+        now = bson_now()
+        ttl_s = self._settings.access_token_ttl_s
+        ended = await self._sessions.revoke_all(
+            user_id,
+            now=now,
+            keep_family=keep_family,
+            minted_since=now - timedelta(seconds=ttl_s + 60),
+        )
+        if self._denylist is not None:
+            await asyncio.gather(
+                *(self._denylist.revoke_family(f, ttl_s=ttl_s + 60) for f in ended)
+            )
+        return ended
+
+    def _family_ends(self, session: AuthSessionRecord) -> datetime:
+        started = session.family_started_at or session.created_at
+        return started + timedelta(seconds=self._settings.refresh_family_max_age_s)
+
+    async def _new_session(
+        self, user: UserRecord, *, family: AuthSessionRecord | None = None
+    ) -> tuple[TokenPair, AuthSessionRecord]:
         now = bson_now()
         refresh_token = new_refresh_token()
+        session_id = new_id()
+        expires_at = now + timedelta(seconds=self._settings.refresh_token_ttl_s)
+        if family is not None:  # a rotation: the same login, never past its end
+            expires_at = min(expires_at, self._family_ends(family))
         session = AuthSessionRecord(
-            session_id=new_id(),
+            session_id=session_id,
             user_id=user.user_id,
             token_hash=hash_refresh_token(refresh_token),
             created_at=now,
-            expires_at=now + timedelta(seconds=self._settings.refresh_token_ttl_s),
+            expires_at=expires_at,
+            family_id=family.family if family is not None else session_id,
+            family_started_at=(family.family_started_at or family.created_at)
+            if family is not None
+            else now,
         )
         await self._sessions.insert(session)
         access_token, _ = issue_access_token(
@@ -165,6 +233,7 @@ class AuthService:
             secret=self._settings.jwt_secret,
             ttl_s=self._settings.access_token_ttl_s,
             algorithm=self._settings.jwt_algorithm,
+            family_id=session.family_id,
         )
         pair = TokenPair(
             access_token=access_token,
@@ -180,8 +249,10 @@ class AuthService:
         raise _invalid_credentials()
 
     async def _reuse_detected(self, user_id: str, *, now: datetime) -> NoReturn:
-        revoked = await self._sessions.revoke_all(user_id, now=now)
-        log.warning("refresh_token_reused", user_id=user_id, sessions_revoked=revoked)
+        """A copy of a refresh token is in other hands: every login of the user ends, and
+        its access tokens with it (which family the thief holds is not known)."""
+        revoked = await self._end_logins(user_id)
+        log.warning("refresh_token_reused", user_id=user_id, families_revoked=len(revoked))
         raise Unauthorized(
             "this refresh token was already used; every session was signed out",
             code="refresh_token_reused",

@@ -23,6 +23,9 @@ class AuthSettings(MongoSettings, JwtSettings):
     `LOG_LEVEL`, `LOG_JSON`, `ENVIRONMENT`."""
 
     refresh_token_ttl_s: int = Field(THIRTY_DAYS_S, ge=60)
+    #: No refresh token of one login lives longer than this from the login, however
+    #: often it is rotated: a stolen chain ends.
+    refresh_family_max_age_s: int = Field(THIRTY_DAYS_S, ge=1)
     #: Lowest zxcvbn score (0–4) a new password may have: 3 is "safely unguessable",
     #: about 10^8 guesses.
     password_min_score: int = Field(3, ge=0, le=4)

@@ -47,7 +47,7 @@ async def get_claims(
         secret=state.settings.jwt_secret,
         algorithm=state.settings.jwt_algorithm,
     )
-    if state.denylist.is_revoked(claims.jti):
+    if state.denylist.rejects(claims):
         raise Unauthorized("access token revoked", code="token_revoked")
     return claims
 

@@ -61,6 +61,21 @@ class RefreshAttempt(RefreshRequest, FromClient):
     pass
 
 
+class ChangePasswordBody(Contract):
+    current_password: Annotated[str, StringConstraints(max_length=1024)]
+    new_password: Password
+
+
+class ChangePasswordRequest(ChangePasswordBody):
+    user_id: str
+    #: The login (refresh family) asking: it stays signed in, the others end.
+    family_id: str = ""
+
+
+class LogoutAllRequest(Contract):
+    user_id: str
+
+
 class UserGetRequest(Contract):
     user_id: str
 

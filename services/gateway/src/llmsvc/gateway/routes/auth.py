@@ -6,8 +6,11 @@ from fastapi import APIRouter, Response, status
 
 from llmsvc.common import subjects
 from llmsvc.common.contracts.auth import (
+    ChangePasswordBody,
+    ChangePasswordRequest,
     LoginAttempt,
     LoginRequest,
+    LogoutAllRequest,
     LogoutRequest,
     RefreshAttempt,
     RefreshRequest,
@@ -69,6 +72,29 @@ async def logout(claims: Claims, state: State, body: LogoutBody | None = None) -
     )
     return await request(
         state.nc, subjects.AUTH_LOGOUT, payload, timeout_s=state.settings.rpc_timeout_s
+    )
+
+
+@router.post("/password")
+async def change_password(body: ChangePasswordBody, claims: Claims, state: State) -> Any:
+    """Change the password (the new one passes the same policy as at registration).
+    Every other login ends at once, on every gateway; this one stays."""
+    payload = ChangePasswordRequest(**body.model_dump(), user_id=claims.sub, family_id=claims.sid)
+    return await request(
+        state.nc, subjects.AUTH_PASSWORD, payload, timeout_s=state.settings.rpc_timeout_s
+    )
+
+
+@router.post("/logout-all")
+async def logout_all(claims: Claims, state: State) -> Any:
+    """End every login of the caller, this one included: refresh tokens, and access
+    tokens on every gateway."""
+    await state.denylist.revoke(claims.jti, claims.exp)
+    return await request(
+        state.nc,
+        subjects.AUTH_LOGOUT_ALL,
+        LogoutAllRequest(user_id=claims.sub),
+        timeout_s=state.settings.rpc_timeout_s,
     )
 
 
