@@ -12,10 +12,9 @@ import httpx
 import pytest
 
 from llmsvc.mockllm.replies import reply_for
-from tests.support.api import new_session, register_and_login, stream_turn
+from tests.support.api import history, new_session, register_and_login, stream_turn, streamed_text
 from tests.support.mockllm import requests_ending_with
 from tests.support.procs import Proc
-from tests.support.sse import SseEvent
 
 pytestmark = pytest.mark.e2e
 
@@ -23,17 +22,6 @@ pytestmark = pytest.mark.e2e
 def tool(name: str, **args: Any) -> str:
     """The mockllm directive asking for one tool call."""
     return f"[mock:tool={name}:{json.dumps(args)}]"
-
-
-def text_of(events: list[SseEvent]) -> str:
-    return "".join(e.data["text"] for e in events if e.event == "token")
-
-
-async def history(api: httpx.AsyncClient, headers: dict[str, str], session_id: str) -> list[Any]:
-    r = await api.get(f"/conversation/session/{session_id}/history", headers=headers)
-    assert r.status_code == 200, r.text
-    messages: list[Any] = r.json()["messages"]
-    return messages
 
 
 async def test_calculator_round_trip_streams_steps_and_keeps_them_in_history(
@@ -52,7 +40,7 @@ async def test_calculator_round_trip_streams_steps_and_keeps_them_in_history(
     result = next(e.data for e in events if e.event == "tool_result")
     assert result == {"id": call["id"], "name": "calculator", "content": "20", "is_error": False}
     answer = "The calculator tool said: 20."
-    assert text_of(events) == answer
+    assert streamed_text(events) == answer
     assert events[-1].data["message"]["content"] == answer
 
     messages = await history(api, headers, session_id)
@@ -73,7 +61,7 @@ async def test_calculator_round_trip_streams_steps_and_keeps_them_in_history(
     # refuses unpaired tool calls as OpenAI does), and the model sees both questions.
     events = await stream_turn(api, headers, session_id, "Thanks")
     assert events[-1].event == "done", events[-1]
-    assert "I have seen 2 user messages" in text_of(events)
+    assert "I have seen 2 user messages" in streamed_text(events)
     sent = (await requests_ending_with(mockllm, "Thanks"))[-1]["messages"]
     assert [m["role"] for m in sent] == ["user", "assistant", "tool", "assistant", "user"]
     assert sent[1]["tool_calls"][0]["function"]["name"] == "calculator"
@@ -96,8 +84,8 @@ async def test_parallel_tools_and_a_tool_error_reach_the_model(api: httpx.AsyncC
     assert now.utcoffset() == timedelta(hours=9)
     assert mars["is_error"] is True and "unknown time zone" in mars["content"]
     # A failing tool is the model's information, not the run's failure.
-    assert f"The current_time tool said: {tokyo['content']}." in text_of(events)
-    assert "The current_time tool said: Error: unknown time zone" in text_of(events)
+    assert f"The current_time tool said: {tokyo['content']}." in streamed_text(events)
+    assert "The current_time tool said: Error: unknown time zone" in streamed_text(events)
 
 
 async def test_a_model_that_never_stops_calling_tools_hits_the_step_limit(
@@ -120,6 +108,6 @@ async def test_a_model_that_never_stops_calling_tools_hits_the_step_limit(
     assert messages[-2]["role"] == "tool" and messages[-2]["is_error"] is True
     events = await stream_turn(api, headers, session_id, "Just answer")
     assert events[-1].event == "done", events[-1]
-    assert text_of(events) == reply_for(
+    assert streamed_text(events) == reply_for(
         [{"role": "user", "content": question}, {"role": "user", "content": "Just answer"}]
     )

@@ -3,25 +3,16 @@ the history and the model's memory, and the conversation's one-run rule holds.""
 
 from __future__ import annotations
 
-from typing import Any
-
 import httpx
 import pytest
 
 from llmsvc.mockllm.replies import reply_for
-from tests.support.api import new_session, register_and_login, stream_turn
+from tests.support.api import history, new_session, register_and_login, stream_turn
 from tests.support.mockllm import requests_ending_with
 from tests.support.procs import Proc
 from tests.support.sse import SseEvent, collect_sse, read_sse
 
 pytestmark = pytest.mark.e2e
-
-
-async def history(api: httpx.AsyncClient, headers: dict[str, str], session_id: str) -> list[Any]:
-    r = await api.get(f"/conversation/session/{session_id}/history", headers=headers)
-    assert r.status_code == 200, r.text
-    messages: list[Any] = r.json()["messages"]
-    return messages
 
 
 async def regenerate(

@@ -12,7 +12,7 @@ import pytest
 
 from llmsvc.common import subjects
 from llmsvc.mockllm.replies import reply_for
-from tests.support.api import new_session, register_and_login, stream_turn
+from tests.support.api import new_session, register_and_login, stream_turn, streamed_text
 from tests.support.mockllm import requests_ending_with
 from tests.support.procs import Proc
 from tests.support.sse import SseEvent, collect_sse, read_sse
@@ -25,10 +25,6 @@ pytestmark = pytest.mark.e2e
 async def headers(stack: Stack) -> dict[str, str]:
     async with httpx.AsyncClient(base_url=stack.gateway_url, timeout=30) as api:
         return await register_and_login(api, "resilience@example.com")
-
-
-def streamed_text(events: list[SseEvent]) -> str:
-    return "".join(e.data["text"] for e in events if e.event == "token")
 
 
 @pytest.mark.parametrize(

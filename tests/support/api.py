@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import httpx
 
 from tests.support.sse import SseEvent, collect_sse
@@ -41,3 +43,16 @@ async def new_session(api: httpx.AsyncClient, headers: dict[str, str]) -> str:
     r = await api.post("/conversation/session", json={}, headers=headers)
     assert r.status_code == 201, r.text
     return str(r.json()["session_id"])
+
+
+async def history(api: httpx.AsyncClient, headers: dict[str, str], session_id: str) -> list[Any]:
+    """The conversation's newest history page, oldest first."""
+    r = await api.get(f"/conversation/session/{session_id}/history", headers=headers)
+    assert r.status_code == 200, r.text
+    messages: list[Any] = r.json()["messages"]
+    return messages
+
+
+def streamed_text(events: list[SseEvent]) -> str:
+    """The text a client shows from a run's `token` events."""
+    return "".join(e.data["text"] for e in events if e.event == "token")

@@ -33,6 +33,14 @@ class ServiceSettings(BaseSettings):
     log_json: bool = False
 
 
+def comma_separated(value: object) -> object:
+    """A list setting written `a,b,c` in the environment (a `NoDecode` field's
+    before-validator); anything else is left to pydantic."""
+    if isinstance(value, str):
+        return [item.strip() for item in value.split(",") if item.strip()]
+    return value
+
+
 class MongoSettings(ServiceSettings):
     mongo_uri: str = "mongodb://127.0.0.1:27017/?directConnection=true"
     #: Optional prefix for database names, so several deployments (or test runs) can

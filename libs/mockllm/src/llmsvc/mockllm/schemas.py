@@ -146,17 +146,21 @@ class ChunkEncoder:
     def finish(self, finish_reason: str) -> bytes:
         return f'{self._head}}},"logprobs":null,"finish_reason":"{finish_reason}"}}]}}\n\n'.encode()
 
-    def usage(self, prompt: int, completion: int) -> bytes:
+    def _frame(self, choices: list[Any], **extra: Any) -> bytes:
+        """One chunk built as JSON (for the rare frames; tokens use the prebuilt head)."""
         chunk = {
             "id": self._id,
             "object": "chat.completion.chunk",
             "created": self._created,
             "model": self._model,
             "system_fingerprint": None,
-            "choices": [],
-            "usage": usage(prompt, completion),
+            "choices": choices,
+            **extra,
         }
         return f"data: {json.dumps(chunk, separators=(',', ':'))}\n\n".encode()
+
+    def usage(self, prompt: int, completion: int) -> bytes:
+        return self._frame([], usage=usage(prompt, completion))
 
     def tool_call(self, index: int, call: ToolCall) -> list[bytes]:
         """A tool call as OpenAI streams one: id and name first, then the arguments in
@@ -177,15 +181,8 @@ class ChunkEncoder:
             delta: dict[str, Any] = {"tool_calls": [part]}
             if index == 0 and i == 0:
                 delta = {"role": "assistant", "content": None, **delta}
-            chunk = {
-                "id": self._id,
-                "object": "chat.completion.chunk",
-                "created": self._created,
-                "model": self._model,
-                "system_fingerprint": None,
-                "choices": [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": None}],
-            }
-            frames.append(f"data: {json.dumps(chunk, separators=(',', ':'))}\n\n".encode())
+            choice = {"index": 0, "delta": delta, "logprobs": None, "finish_reason": None}
+            frames.append(self._frame([choice]))
         return frames
 
     DONE = b"data: [DONE]\n\n"

@@ -2,12 +2,23 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import Field, SecretStr, StringConstraints, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, StringConstraints, field_validator
 from pydantic_settings import NoDecode
 
-from llmsvc.agent_worker.tools.mcp import McpServer
 from llmsvc.common.models import ModelSettings, ModelSpec
-from llmsvc.common.settings import MongoSettings
+from llmsvc.common.settings import MongoSettings, comma_separated
+
+
+class McpServer(BaseModel):
+    """One entry of `MCP_SERVERS` (a JSON object: name → this)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    url: str = Field(pattern=r"^https?://")
+    headers: dict[str, str] = {}
+    #: Timeout of one HTTP request to the server, in seconds.
+    timeout_s: float = Field(30.0, gt=0)
+
 
 #: Part of each tool's name, which OpenAI limits to letters, digits, `_` and `-`.
 McpServerName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9-]{1,24}$")]
@@ -75,10 +86,8 @@ class WorkerSettings(MongoSettings, ModelSettings):
     @field_validator("tools", mode="before")
     @classmethod
     def _split_names(cls, value: object) -> object:
-        if isinstance(value, str):
-            names = [name.strip() for name in value.split(",") if name.strip()]
-            return [] if names == ["none"] else names
-        return value
+        names = comma_separated(value)
+        return [] if names == ["none"] else names
 
     def export_tracing_env(self) -> None:
         """Make .env-provided LangSmith settings visible to LangChain."""

@@ -77,13 +77,7 @@ class AuthService:
     async def register(self, req: RegisterRequest) -> User:
         if self._limits is not None:
             await self._limits.attempt(self._limits.registration, _address(req))
-        await asyncio.to_thread(
-            check_password,
-            req.password,
-            email=req.email,
-            name=req.name,
-            min_score=self._settings.password_min_score,
-        )
+        await self._check_new_password(req.password, email=req.email, name=req.name)
         user = UserRecord(
             user_id=new_id(),
             name=req.name,
@@ -166,13 +160,7 @@ class AuthService:
         matches, _ = await self._passwords.verify(req.current_password, user.password_hash)
         if not matches:
             raise Unauthorized("the current password is incorrect", code="invalid_credentials")
-        await asyncio.to_thread(
-            check_password,
-            req.new_password,
-            email=user.email,
-            name=user.name,
-            min_score=self._settings.password_min_score,
-        )
+        await self._check_new_password(req.new_password, email=user.email, name=user.name)
         await self._users.set_password_hash(
             user.user_id, await self._passwords.hash(req.new_password)
         )
@@ -185,6 +173,16 @@ class AuthService:
         ended = await self._end_logins(req.user_id)
         log.info("logged_out_everywhere", user_id=req.user_id, sessions_ended=len(ended))
         return {"revoked": True}
+
+    async def _check_new_password(self, password: str, *, email: str, name: str) -> None:
+        """The registration policy, off the event loop (zxcvbn costs milliseconds)."""
+        await asyncio.to_thread(
+            check_password,
+            password,
+            email=email,
+            name=name,
+            min_score=self._settings.password_min_score,
+        )
 
     async def _end_logins(self, user_id: str, *, keep_family: str | None = None) -> list[str]:
         """Revoke the user's refresh tokens (but `keep_family`'s) and the access tokens of

@@ -6,7 +6,7 @@ from pydantic import AliasChoices, Field, field_validator
 from pydantic_settings import NoDecode
 
 from llmsvc.common.models import ModelSettings
-from llmsvc.common.settings import JwtSettings, MongoSettings
+from llmsvc.common.settings import JwtSettings, MongoSettings, comma_separated
 
 
 class GatewaySettings(JwtSettings, MongoSettings, ModelSettings):
@@ -37,9 +37,7 @@ class GatewaySettings(JwtSettings, MongoSettings, ModelSettings):
     @field_validator("trusted_proxies", mode="before")
     @classmethod
     def _split_proxies(cls, value: object) -> object:
-        if isinstance(value, str):
-            return [entry.strip() for entry in value.split(",") if entry.strip()]
-        return value
+        return comma_separated(value)
 
     @field_validator("trusted_proxies")
     @classmethod

@@ -17,25 +17,14 @@ from typing import Any, Literal
 from langchain_core.tools import BaseTool
 from langchain_mcp_adapters.client import MultiServerMCPClient
 from langchain_mcp_adapters.sessions import StreamableHttpConnection
-from pydantic import BaseModel, ConfigDict, Field
 
+from llmsvc.agent_worker.settings import McpServer
 from llmsvc.common.logging import get_logger
 
 log = get_logger(__name__)
 
 #: How long loading one server's tools may take before it counts as down.
 LOAD_TIMEOUT_S = 10.0
-
-
-class McpServer(BaseModel):
-    """One entry of `MCP_SERVERS` (a JSON object: name → this)."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    url: str = Field(pattern=r"^https?://")
-    headers: dict[str, str] = {}
-    #: Timeout of one HTTP request to the server, in seconds.
-    timeout_s: float = Field(30.0, gt=0)
 
 
 @dataclass
