@@ -147,7 +147,12 @@ async def test_health_readiness_and_metrics(api: httpx.AsyncClient) -> None:
     assert (await api.get("/healthz")).json() == {"status": "ok"}
     ready = await api.get("/readyz")
     assert ready.status_code == 200
-    assert ready.json()["checks"] == {"nats": True, "mongo": True, "revocations": True}
+    assert ready.json()["checks"] == {
+        "nats": True,
+        "mongo": True,
+        "revocations": True,
+        "token_keys": True,
+    }
     metrics = (await api.get("/metrics")).text
     started = [
         line for line in metrics.splitlines() if line.startswith("llm_gateway_runs_started_total")

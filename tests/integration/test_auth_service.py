@@ -16,8 +16,10 @@ from pymongo import AsyncMongoClient
 
 from llmsvc.auth.app import create_app
 from llmsvc.auth.settings import AuthSettings
+from llmsvc.auth.signing_keys import SigningKeys
 from llmsvc.common import subjects
 from llmsvc.common.contracts.auth import (
+    JwksRequest,
     LoginAttempt,
     LoginRequest,
     LogoutRequest,
@@ -31,7 +33,7 @@ from llmsvc.common.contracts.auth import (
 from llmsvc.common.envelope import Envelope
 from llmsvc.common.errors import Conflict, NotFound, RateLimited, Unauthorized
 from llmsvc.common.nats_client import request, request_model
-from llmsvc.common.tokens import verify_access_token
+from llmsvc.common.tokens import AccessClaims, TokenAudience, TokenVerifier
 
 pytestmark = pytest.mark.integration
 
@@ -43,7 +45,6 @@ class Infra(Protocol):
     mongo_uri: str
 
 
-JWT_SECRET = "integration-test-secret-" + "x" * 32
 PASSWORD = "correct horse battery"
 
 Mongo = AsyncMongoClient[dict[str, Any]]
@@ -56,7 +57,6 @@ async def settings(infra: Infra, db_prefix: str) -> AsyncIterator[AuthSettings]:
         mongo_uri=infra.mongo_uri,
         mongo_db=db_prefix,
         environment="test",
-        jwt_secret=JWT_SECRET,
     )
     async with TestApp(create_app(settings)):
         yield settings
@@ -76,6 +76,13 @@ async def refresh(nc: NATS, token: str) -> TokenPair:
     return await request_model(
         nc, subjects.AUTH_REFRESH, RefreshRequest(refresh_token=token), TokenPair
     )
+
+
+async def verified(nc: NATS, token: str) -> AccessClaims:
+    """The token's claims, checked as a gateway does: with the keys auth publishes."""
+    keys = await request(nc, subjects.AUTH_JWKS, JwksRequest())
+    audience = TokenAudience(issuer="llmsvc-auth", audience="llmsvc-api")
+    return TokenVerifier.from_jwks(keys, audience=audience).verify(token)
 
 
 async def raw_request(nc: NATS, subject: str, payload: bytes) -> Envelope:
@@ -129,7 +136,7 @@ async def test_login_issues_a_verifiable_access_token_and_a_hashed_refresh_token
     assert pair.user == user
     assert pair.token_type == "bearer"
     assert pair.expires_in == settings.access_token_ttl_s
-    claims = verify_access_token(pair.access_token, secret=JWT_SECRET)
+    claims = await verified(nc, pair.access_token)
     assert claims.sub == user.user_id
 
     docs = await mongo_client[settings.database]["auth_sessions"].find().to_list()
@@ -166,7 +173,7 @@ async def test_refresh_rotates_and_reuse_signs_out_everywhere(
     second = await refresh(nc, first.refresh_token)
     assert second.refresh_token != first.refresh_token
     assert second.user == user
-    assert verify_access_token(second.access_token, secret=JWT_SECRET).sub == user.user_id
+    assert (await verified(nc, second.access_token)).sub == user.user_id
     third = await refresh(nc, second.refresh_token)
 
     # The first token was exchanged already: presenting it again means a copy leaked.
@@ -297,7 +304,6 @@ async def strict(infra: Infra, db_prefix: str) -> AsyncIterator[AuthSettings]:
         mongo_uri=infra.mongo_uri,
         mongo_db=db_prefix,
         environment="test",
-        jwt_secret=JWT_SECRET,
         login_failures_per_account_address=3,
         login_failures_per_address=6,
         login_window_s=3,
@@ -371,7 +377,6 @@ async def short_family(infra: Infra, db_prefix: str) -> AsyncIterator[AuthSettin
         mongo_uri=infra.mongo_uri,
         mongo_db=db_prefix,
         environment="test",
-        jwt_secret=JWT_SECRET,
         refresh_family_max_age_s=2,
     )
     async with TestApp(create_app(settings)):
@@ -383,15 +388,59 @@ async def test_rotation_does_not_extend_a_logins_absolute_lifetime(
 ) -> None:
     await register(nc)
     pair = await login(nc)
-    first = verify_access_token(pair.access_token, secret=JWT_SECRET)
+    first = await verified(nc, pair.access_token)
     pair = await request_model(
         nc, subjects.AUTH_REFRESH, RefreshRequest(refresh_token=pair.refresh_token), TokenPair
     )
     # The same login (family) goes on in the new access token.
-    assert verify_access_token(pair.access_token, secret=JWT_SECRET).sid == first.sid != ""
+    assert (await verified(nc, pair.access_token)).sid == first.sid != ""
     await asyncio.sleep(2.1)
     with pytest.raises(Unauthorized) as caught:
         await request(nc, subjects.AUTH_REFRESH, RefreshRequest(refresh_token=pair.refresh_token))
     assert caught.value.error_code == "refresh_token_expired"
     # A new login starts a new family.
-    assert verify_access_token((await login(nc)).access_token, secret=JWT_SECRET).sid != first.sid
+    assert (await verified(nc, (await login(nc)).access_token)).sid != first.sid
+
+
+async def test_signing_keys_are_shared_encrypted_and_rotate_without_signing_anyone_out(
+    mongo_client: Mongo, db_prefix: str
+) -> None:
+    collection = mongo_client[f"{db_prefix}_auth"]["signing_keys"]
+    now = [1_000_000.0]
+    audience = TokenAudience(issuer="llmsvc-auth", audience="llmsvc-api")
+
+    def replica() -> SigningKeys:
+        return SigningKeys(
+            collection,
+            rotation_s=1000,
+            audience=audience,
+            passphrase=b"p" * 40,
+            clock=lambda: now[0],
+        )
+
+    first, second = replica(), replica()
+    # Two replicas starting together sign with the same key.
+    signers = await asyncio.gather(first.signer(), second.signer())
+    assert signers[0].kid == signers[1].kid
+    stored = await collection.find().to_list()
+    assert all(d["private_pem"].startswith(b"-----BEGIN ENCRYPTED PRIVATE KEY") for d in stored)
+    token, _ = signers[0].issue(user_id="u1", ttl_s=600)
+    published = await second.published()
+    # The next key is known before anything is signed with it.
+    assert len(published["keys"]) == 2
+    before = TokenVerifier.from_jwks(published, audience=audience)
+
+    now[0] += 1000  # the next generation
+    rotated = await first.signer()
+    assert rotated.kid != signers[0].kid and rotated.kid in before.key_ids
+    fresh, _ = rotated.issue(user_id="u1", ttl_s=600)
+    assert before.verify(fresh).sub == "u1"
+    after = TokenVerifier.from_jwks(await second.published(), audience=audience)
+    assert after.verify(token).sub == "u1"  # issued before the rotation, still live
+
+    # A replica with another passphrase cannot read the keys.
+    wrong = SigningKeys(
+        collection, rotation_s=1000, audience=audience, passphrase=b"q" * 40, clock=lambda: now[0]
+    )
+    with pytest.raises(ValueError):
+        await wrong.signer()

@@ -56,7 +56,7 @@ def running_stack(
         "NATS_URL": nats_url,
         "MONGO_URI": mongo_uri,
         "MONGO_DB": f"e2e{new_id()[:10]}",
-        "JWT_SECRET": new_id() + new_id(),
+        "JWT_KEY_PASSPHRASE": new_id() + new_id(),
         "OPENAI_BASE_URL": model_url,
         "OPENAI_API_KEY": "test-key",
         "OPENAI_MODEL": "mock-model",

@@ -92,13 +92,23 @@ async def test_burn_verifies_against_a_real_hash() -> None:
 
 
 def test_settings_defaults_and_database_prefix() -> None:
-    settings = AuthSettings(mongo_db="t1", jwt_secret="s" * 40)
+    settings = AuthSettings(mongo_db="t1")
     assert settings.refresh_token_ttl_s == 30 * 24 * 3600
     assert settings.database == "t1_auth"
     assert AuthSettings(mongo_db="").database == "auth"
 
 
-def test_placeholder_secret_refused_in_production() -> None:
-    with pytest.raises(ValidationError):
-        AuthSettings(environment="production")
-    assert AuthSettings(environment="production", jwt_secret="x" * 40).environment == "production"
+@pytest.mark.parametrize("passphrase", [None, "changeme", "short-but-real"])
+def test_production_refuses_a_missing_placeholder_or_short_key_passphrase(
+    passphrase: str | None,
+) -> None:
+    with pytest.raises(ValidationError, match="JWT_KEY_PASSPHRASE"):
+        AuthSettings(environment="production", jwt_key_passphrase=passphrase)
+    assert AuthSettings(environment="development", jwt_key_passphrase=passphrase)
+    real = AuthSettings(environment="production", jwt_key_passphrase="x" * 40)
+    assert real.key_passphrase == b"x" * 40
+
+
+def test_keys_rotate_slower_than_access_tokens_live() -> None:
+    with pytest.raises(ValidationError, match="JWT_KEY_ROTATION_S"):
+        AuthSettings(jwt_key_rotation_s=600, access_token_ttl_s=900)

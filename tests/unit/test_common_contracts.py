@@ -1,20 +1,13 @@
 from __future__ import annotations
 
-import time
-
-import jwt
 import pytest
 from pydantic import ValidationError
 
 from llmsvc.common.contracts.auth import RegisterRequest
 from llmsvc.common.envelope import Envelope, fail, ok
-from llmsvc.common.errors import Conflict, NotFound, ServiceError, Unauthorized
-from llmsvc.common.settings import DEV_JWT_SECRET, JwtSettings
-from llmsvc.common.tokens import issue_access_token, verify_access_token
+from llmsvc.common.errors import Conflict, NotFound, ServiceError
 
 pytestmark = pytest.mark.unit
-
-SECRET = "s" * 40
 
 
 def test_envelope_carries_typed_errors_across_the_wire() -> None:
@@ -34,36 +27,6 @@ def test_unknown_status_keeps_its_status() -> None:
     with pytest.raises(ServiceError) as caught:
         env.unwrap()
     assert caught.value.status == 418 and caught.value.error_code == "teapot"
-
-
-def test_access_token_round_trip_and_rejections() -> None:
-    token, claims = issue_access_token(user_id="u1", secret=SECRET, ttl_s=60)
-    assert verify_access_token(token, secret=SECRET).sub == "u1"
-    with pytest.raises(Unauthorized):
-        verify_access_token(token, secret="t" * 40)
-    expired = jwt.encode(
-        {**claims.model_dump(), "exp": int(time.time()) - 10}, SECRET, algorithm="HS256"
-    )
-    with pytest.raises(Unauthorized) as caught:
-        verify_access_token(expired, secret=SECRET)
-    assert caught.value.error_code == "token_expired"
-    other_type = jwt.encode({**claims.model_dump(), "typ": "refresh"}, SECRET, algorithm="HS256")
-    with pytest.raises(Unauthorized):
-        verify_access_token(other_type, secret=SECRET)
-    unsigned = jwt.encode(claims.model_dump(), "", algorithm="none")
-    with pytest.raises(Unauthorized):
-        verify_access_token(unsigned, secret=SECRET)
-
-
-@pytest.mark.parametrize("secret", [DEV_JWT_SECRET, "changeme", "short-but-real"])
-def test_production_refuses_placeholder_or_short_secrets(secret: str) -> None:
-    with pytest.raises(ValidationError, match="JWT_SECRET"):
-        JwtSettings(environment="production", jwt_secret=secret)
-    assert JwtSettings(environment="development", jwt_secret=secret).jwt_secret == secret
-
-
-def test_production_accepts_a_real_secret() -> None:
-    assert JwtSettings(environment="production", jwt_secret=SECRET).jwt_secret == SECRET
 
 
 def test_register_normalises_email_and_bounds_password() -> None:

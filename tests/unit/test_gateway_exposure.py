@@ -11,8 +11,6 @@ from llmsvc.gateway.settings import GatewaySettings
 
 pytestmark = pytest.mark.unit
 
-SECRET = "a-real-production-secret-of-enough-length-0123456789"
-
 
 def paths(settings: GatewaySettings) -> set[str]:
     """Which of the operator-facing paths answer (the app's lifespan is not run: none of
@@ -28,14 +26,12 @@ def test_development_serves_docs_and_metrics_on_the_public_listener() -> None:
 
 
 def test_production_hides_docs_and_moves_metrics_off_the_public_listener() -> None:
-    settings = GatewaySettings(environment="production", jwt_secret=SECRET)
+    settings = GatewaySettings(environment="production")
     found = paths(settings)
     assert not {"/docs", "/redoc", "/openapi.json", "/metrics"} & found
     assert settings.separate_metrics_port == 9464
     # Each can be asked for explicitly.
-    settings = GatewaySettings(
-        environment="production", jwt_secret=SECRET, api_docs=True, metrics_port=9500
-    )
+    settings = GatewaySettings(environment="production", api_docs=True, metrics_port=9500)
     assert "/openapi.json" in paths(settings) and "/metrics" not in paths(settings)
     assert settings.separate_metrics_port == 9500
 

@@ -8,13 +8,12 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import AliasChoices, Field, model_validator
+from pydantic import AliasChoices, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-PLACEHOLDER_SECRETS = frozenset(
-    {"", "changeme", "change-me", "secret", "dev-only-insecure-jwt-secret-change-me"}
-)
-DEV_JWT_SECRET = "dev-only-insecure-jwt-secret-change-me"
+from llmsvc.common.tokens import TokenAudience
+
+PLACEHOLDER_SECRETS = frozenset({"", "changeme", "change-me", "secret"})
 
 Environment = Literal["development", "test", "production"]
 
@@ -51,18 +50,16 @@ class MongoSettings(ServiceSettings):
         return f"{self.mongo_db}_{service_db}" if self.mongo_db else service_db
 
 
-class JwtSettings(ServiceSettings):
-    jwt_secret: str = DEV_JWT_SECRET
-    jwt_algorithm: Literal["HS256", "HS384", "HS512"] = "HS256"
+class TokenSettings(ServiceSettings):
+    """What auth and every gateway agree on about access tokens (see `tokens`)."""
+
+    #: The `iss` and `aud` every access token carries and every gateway requires.
+    jwt_issuer: str = "llmsvc-auth"
+    jwt_audience: str = "llmsvc-api"
+    #: Clock skew tolerated between auth and a gateway when checking `exp`.
+    jwt_leeway_s: int = Field(30, ge=0, le=300)
     access_token_ttl_s: int = Field(900, ge=30, le=86_400)
 
-    @model_validator(mode="after")
-    def _refuse_placeholder_secret(self) -> JwtSettings:
-        if self.environment == "production" and (
-            self.jwt_secret.lower() in PLACEHOLDER_SECRETS or len(self.jwt_secret) < 32
-        ):
-            raise ValueError(
-                "JWT_SECRET must be set to a random value of at least 32 characters "
-                "when ENVIRONMENT=production"
-            )
-        return self
+    @property
+    def token_audience(self) -> TokenAudience:
+        return TokenAudience(issuer=self.jwt_issuer, audience=self.jwt_audience)

@@ -14,6 +14,8 @@ AUTH_LOGOUT: Final = "auth.v1.logout"
 AUTH_USER_GET: Final = "auth.v1.user.get"
 AUTH_PASSWORD: Final = "auth.v1.password"
 AUTH_LOGOUT_ALL: Final = "auth.v1.logout_all"
+#: The JWK set of the public keys that verify access tokens.
+AUTH_JWKS: Final = "auth.v1.jwks"
 AUTH_QUEUE: Final = "auth"
 
 SESSIONS_CREATE: Final = "sessions.v1.create"

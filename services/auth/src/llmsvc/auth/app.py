@@ -16,6 +16,7 @@ from llmsvc.auth.repository import AuthSessionRepository, Document, UserReposito
 from llmsvc.auth.security import PasswordHasher
 from llmsvc.auth.service import AuthService
 from llmsvc.auth.settings import AuthSettings
+from llmsvc.auth.signing_keys import SigningKeys
 from llmsvc.common.errors import Unavailable
 from llmsvc.common.logging import get_logger
 from llmsvc.common.throttle import Throttle
@@ -45,12 +46,20 @@ async def open_service(
         sessions = AuthSessionRepository(db["auth_sessions"])
         await users.setup()
         await sessions.setup()
+        signing_keys = SigningKeys(
+            db["signing_keys"],
+            rotation_s=settings.jwt_key_rotation_s,
+            audience=settings.token_audience,
+            passphrase=settings.key_passphrase,
+        )
+        await signing_keys.signer()  # a wrong passphrase fails here, at start-up
         passwords = await PasswordHasher.create(concurrency=settings.hash_concurrency)
         yield AuthService(
             users=users,
             sessions=sessions,
             passwords=passwords,
             settings=settings,
+            signing_keys=signing_keys,
             limits=AbuseLimits(throttle, settings) if throttle is not None else None,
             denylist=denylist,
         )

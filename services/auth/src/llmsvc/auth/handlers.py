@@ -17,6 +17,7 @@ from llmsvc.auth.service import AuthService
 from llmsvc.common import subjects
 from llmsvc.common.contracts.auth import (
     ChangePasswordRequest,
+    JwksRequest,
     LoginAttempt,
     LogoutAllRequest,
     LogoutRequest,
@@ -83,6 +84,10 @@ def register_handlers(
     @subscriber(subjects.AUTH_LOGOUT_ALL)
     async def logout_all(body: bytes) -> Reply:
         return await reply(body, LogoutAllRequest, AuthService.logout_all)
+
+    @subscriber(subjects.AUTH_JWKS)
+    async def signing_keys(body: bytes) -> Reply:
+        return await reply(body, JwksRequest, AuthService.signing_keys)
 
     @subscriber(subjects.AUTH_USER_GET)
     async def user_get(body: bytes) -> Reply:

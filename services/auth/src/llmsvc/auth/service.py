@@ -13,8 +13,10 @@ from llmsvc.auth.password_policy import check_password
 from llmsvc.auth.repository import AuthSessionRepository, UserRepository
 from llmsvc.auth.security import PasswordHasher, hash_refresh_token, new_refresh_token
 from llmsvc.auth.settings import AuthSettings
+from llmsvc.auth.signing_keys import SigningKeys
 from llmsvc.common.contracts.auth import (
     ChangePasswordRequest,
+    JwksRequest,
     LoginRequest,
     LogoutAllRequest,
     LogoutRequest,
@@ -28,7 +30,6 @@ from llmsvc.common.errors import Conflict, NotFound, Unauthorized
 from llmsvc.common.ids import new_id
 from llmsvc.common.logging import get_logger
 from llmsvc.common.token_denylist import TokenDenylist
-from llmsvc.common.tokens import issue_access_token
 
 __all__ = ["AuthService", "RefreshVerdict", "refresh_verdict"]
 
@@ -63,10 +64,12 @@ class AuthService:
         sessions: AuthSessionRepository,
         passwords: PasswordHasher,
         settings: AuthSettings,
+        signing_keys: SigningKeys,
         limits: AbuseLimits | None = None,
         denylist: TokenDenylist | None = None,
     ) -> None:
         self._limits = limits
+        self._signing_keys = signing_keys
         #: Where revoked access tokens are announced to every gateway.
         self._denylist = denylist
         self._users = users
@@ -144,6 +147,10 @@ class AuthService:
             if session is not None and session.user_id == req.user_id:
                 await self._sessions.revoke(session.session_id, now=bson_now())
         return {"revoked": True}
+
+    async def signing_keys(self, _: JwksRequest) -> dict[str, list[dict[str, str]]]:
+        """The public keys access tokens are verified with (a JWK set)."""
+        return await self._signing_keys.published()
 
     async def get_user(self, req: UserGetRequest) -> User:
         user = await self._users.by_id(req.user_id)
@@ -226,11 +233,10 @@ class AuthService:
             else now,
         )
         await self._sessions.insert(session)
-        access_token, _ = issue_access_token(
+        signer = await self._signing_keys.signer()
+        access_token, _ = signer.issue(
             user_id=user.user_id,
-            secret=self._settings.jwt_secret,
             ttl_s=self._settings.access_token_ttl_s,
-            algorithm=self._settings.jwt_algorithm,
             family_id=session.family_id,
         )
         pair = TokenPair(

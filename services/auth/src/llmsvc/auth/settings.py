@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import os
 
-from pydantic import Field
+from pydantic import Field, SecretStr, model_validator
 
-from llmsvc.common.settings import JwtSettings, MongoSettings
+from llmsvc.common.settings import PLACEHOLDER_SECRETS, MongoSettings, TokenSettings
 
 __all__ = ["AuthSettings"]
 
@@ -17,10 +17,17 @@ def _default_hash_concurrency() -> int:
     return os.cpu_count() or 1
 
 
-class AuthSettings(MongoSettings, JwtSettings):
-    """`NATS_URL`, `MONGO_URI`, `MONGO_DB`, `JWT_SECRET`, `JWT_ALGORITHM`,
-    `ACCESS_TOKEN_TTL_S`, `REFRESH_TOKEN_TTL_S`, `MAX_CONCURRENCY`, `HASH_CONCURRENCY`,
-    `LOG_LEVEL`, `LOG_JSON`, `ENVIRONMENT`."""
+class AuthSettings(MongoSettings, TokenSettings):
+    """`NATS_URL`, `MONGO_URI`, `MONGO_DB`, `JWT_KEY_PASSPHRASE`, `JWT_KEY_ROTATION_S`,
+    `JWT_ISSUER`, `JWT_AUDIENCE`, `ACCESS_TOKEN_TTL_S`, `REFRESH_TOKEN_TTL_S`, the abuse
+    limits below, `MAX_CONCURRENCY`, `HASH_CONCURRENCY`, `LOG_LEVEL`, `LOG_JSON`,
+    `ENVIRONMENT`."""
+
+    #: Encrypts the token-signing keys auth keeps in its database (required in
+    #: production, 32+ characters): a database copy alone cannot mint tokens.
+    jwt_key_passphrase: SecretStr | None = None
+    #: A new signing key this often; the previous one is still accepted meanwhile.
+    jwt_key_rotation_s: int = Field(30 * 24 * 3600, ge=60)
 
     refresh_token_ttl_s: int = Field(THIRTY_DAYS_S, ge=60)
     #: No refresh token of one login lives longer than this from the login, however
@@ -48,6 +55,27 @@ class AuthSettings(MongoSettings, JwtSettings):
     #: Argon2 hashes computed at once: each takes a core and 64 MiB, so more than the
     #: cores only queues work in threads and costs memory.
     hash_concurrency: int = Field(default_factory=_default_hash_concurrency, ge=1)
+
+    @model_validator(mode="after")
+    def _check_keys(self) -> AuthSettings:
+        passphrase = self.jwt_key_passphrase.get_secret_value() if self.jwt_key_passphrase else ""
+        if self.environment == "production" and (
+            passphrase.lower() in PLACEHOLDER_SECRETS or len(passphrase) < 32
+        ):
+            raise ValueError(
+                "JWT_KEY_PASSPHRASE must be set to a random value of at least 32 characters "
+                "when ENVIRONMENT=production"
+            )
+        # Tokens signed with the previous key must outlive it by an access-token lifetime.
+        if self.jwt_key_rotation_s < self.access_token_ttl_s + self.jwt_leeway_s:
+            raise ValueError("JWT_KEY_ROTATION_S must exceed ACCESS_TOKEN_TTL_S + JWT_LEEWAY_S")
+        return self
+
+    @property
+    def key_passphrase(self) -> bytes | None:
+        if self.jwt_key_passphrase is None:
+            return None
+        return self.jwt_key_passphrase.get_secret_value().encode() or None
 
     @property
     def database(self) -> str:

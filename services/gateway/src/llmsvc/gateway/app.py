@@ -19,6 +19,7 @@ from llmsvc.gateway.routes import auth, conversation, health, models, sessions
 from llmsvc.gateway.session_cache import SessionCache
 from llmsvc.gateway.settings import GatewaySettings
 from llmsvc.gateway.state import GatewayState
+from llmsvc.gateway.token_keys import TokenKeys
 
 
 def create_app(settings: GatewaySettings) -> FastAPI:
@@ -32,6 +33,13 @@ def create_app(settings: GatewaySettings) -> FastAPI:
         cancels = await RunCancels.open(js, ttl_s=int(settings.run_events_ttl_s))
         denylist = await TokenDenylist.open(js)
         await denylist.start()
+        token_keys = TokenKeys(
+            nc,
+            audience=settings.token_audience,
+            leeway_s=settings.jwt_leeway_s,
+            timeout_s=settings.rpc_timeout_s,
+        )
+        await token_keys.start()
         session_cache = SessionCache(nc)
         await session_cache.start()
         mongo: AsyncMongoClient[dict[str, object]] = AsyncMongoClient(
@@ -44,6 +52,7 @@ def create_app(settings: GatewaySettings) -> FastAPI:
             locks=locks,
             cancels=cancels,
             denylist=denylist,
+            token_keys=token_keys,
             session_cache=session_cache,
             models=settings.catalog(),
             trusted_proxies=parse_networks(settings.trusted_proxies),
@@ -59,6 +68,7 @@ def create_app(settings: GatewaySettings) -> FastAPI:
             if metrics_server is not None:
                 metrics_server.shutdown()
             await session_cache.stop()
+            await token_keys.stop()
             await denylist.stop()
             await nc.drain()
             await mongo.close()

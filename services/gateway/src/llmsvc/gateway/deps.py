@@ -6,7 +6,7 @@ from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from llmsvc.common.errors import Unauthorized
-from llmsvc.common.tokens import AccessClaims, verify_access_token
+from llmsvc.common.tokens import AccessClaims
 from llmsvc.gateway.client_address import client_address
 from llmsvc.gateway.state import GatewayState
 
@@ -42,11 +42,7 @@ async def get_claims(
 ) -> AccessClaims:
     if credentials is None or credentials.scheme.lower() != "bearer":
         raise Unauthorized("missing bearer token", code="not_authenticated")
-    claims = verify_access_token(
-        credentials.credentials,
-        secret=state.settings.jwt_secret,
-        algorithm=state.settings.jwt_algorithm,
-    )
+    claims = await state.token_keys.verify(credentials.credentials)
     if state.denylist.rejects(claims):
         raise Unauthorized("access token revoked", code="token_revoked")
     return claims

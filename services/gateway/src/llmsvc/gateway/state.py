@@ -13,6 +13,7 @@ from llmsvc.common.token_denylist import TokenDenylist
 from llmsvc.gateway.client_address import Network
 from llmsvc.gateway.session_cache import SessionCache
 from llmsvc.gateway.settings import GatewaySettings
+from llmsvc.gateway.token_keys import TokenKeys
 
 
 @dataclass
@@ -23,6 +24,8 @@ class GatewayState:
     locks: RunLocks
     cancels: RunCancels
     denylist: TokenDenylist
+    #: The public keys access tokens are checked with, from auth.
+    token_keys: TokenKeys
     session_cache: SessionCache
     #: The models on offer (`MODELS`), the first the default.
     models: ModelCatalog

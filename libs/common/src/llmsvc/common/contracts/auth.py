@@ -76,6 +76,10 @@ class LogoutAllRequest(Contract):
     user_id: str
 
 
+class JwksRequest(Contract):
+    """Ask for the public keys that verify access tokens (a JWK set, RFC 7517)."""
+
+
 class UserGetRequest(Contract):
     user_id: str
 

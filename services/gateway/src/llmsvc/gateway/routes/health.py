@@ -18,8 +18,14 @@ async def healthz() -> dict[str, str]:
 
 @router.get("/readyz")
 async def readyz(state: State) -> JSONResponse:
-    # Until the revocation list is loaded, a revoked token could pass here.
-    checks = {"nats": False, "mongo": False, "revocations": state.denylist.loaded}
+    # Until the revocation list is loaded, a revoked token could pass here; until the
+    # signing keys are, no token passes.
+    checks = {
+        "nats": False,
+        "mongo": False,
+        "revocations": state.denylist.loaded,
+        "token_keys": state.token_keys.loaded,
+    }
     try:
         async with asyncio.timeout(2):
             await state.js.account_info()
@@ -37,6 +43,13 @@ async def readyz(state: State) -> JSONResponse:
         {"status": "ready" if ready else "not_ready", "checks": checks},
         status_code=200 if ready else 503,
     )
+
+
+@router.get("/.well-known/jwks.json")
+async def jwks(state: State) -> JSONResponse:
+    """The public keys access tokens are signed with (RFC 7517), for anyone who wants
+    to check a token themselves."""
+    return JSONResponse(state.token_keys.jwks, headers={"Cache-Control": "max-age=300"})
 
 
 #: On the public listener only in development: see GatewaySettings.metrics_port.
