@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import AsyncIterator, Iterator
 
@@ -9,7 +10,7 @@ import pytest
 from llmsvc.common import subjects
 from tests.support.infra import Infra
 from tests.support.mockllm import start_mockllm
-from tests.support.procs import Proc
+from tests.support.procs import Proc, free_port
 from tests.support.stack import Stack, running_stack, wait_for_responders
 
 #: Two models on offer, both served by the one mockllm (it answers to any model name).
@@ -24,10 +25,14 @@ def mockllm(infra: Infra) -> Iterator[Proc]:
     proc.stop()
 
 
-@pytest.fixture(scope="module")
-async def stack(
-    infra: Infra, mockllm: Proc, tmp_path_factory: pytest.TempPathFactory
+@contextlib.asynccontextmanager
+async def e2e_stack(
+    infra: Infra,
+    mockllm: Proc,
+    tmp_path_factory: pytest.TempPathFactory,
+    extra_env: dict[str, str] | None = None,
 ) -> AsyncIterator[Stack]:
+    """The whole stack with the end-to-end settings, plus `extra_env`."""
     workdir = tmp_path_factory.mktemp("stack")
     with running_stack(
         workdir,
@@ -42,9 +47,18 @@ async def stack(
             "MODELS": json.dumps(E2E_MODELS),
             "RUN_LOCK_TTL_S": "10",
             "TRUSTED_PROXIES": "127.0.0.1",
+            **(extra_env or {}),
         },
     ) as s:
         await wait_for_responders(infra.nats_url, READY_SUBJECTS)
+        yield s
+
+
+@pytest.fixture(scope="module")
+async def stack(
+    infra: Infra, mockllm: Proc, tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[Stack]:
+    async with e2e_stack(infra, mockllm, tmp_path_factory) as s:
         yield s
 
 
@@ -52,3 +66,13 @@ async def stack(
 async def api(stack: Stack) -> AsyncIterator[httpx.AsyncClient]:
     async with httpx.AsyncClient(base_url=stack.gateway_url, timeout=30) as client:
         yield client
+
+
+@pytest.fixture(scope="module")
+async def second_gateway(stack: Stack) -> AsyncIterator[Proc]:
+    """Another gateway replica; like the first it trusts the proxy on 127.0.0.1 (the
+    test client) to say who the client is."""
+    port = free_port()
+    proc = stack.add("gateway-2", "llm-gateway", port=port, GATEWAY_PORT=str(port))
+    yield proc
+    proc.stop()

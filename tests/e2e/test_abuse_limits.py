@@ -4,29 +4,17 @@ whichever gateway replica they reach, while the owner elsewhere still logs in.""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
 import httpx
 import pytest
 
 from tests.support.api import PASSWORD, register_and_login
-from tests.support.procs import Proc, free_port
+from tests.support.procs import Proc
 from tests.support.stack import Stack
 
 pytestmark = pytest.mark.e2e
 
 ATTACKER = "203.0.113.66"
 OWNER = "198.51.100.23"
-
-
-@pytest.fixture(scope="module")
-async def second_gateway(stack: Stack) -> AsyncIterator[Proc]:
-    """Another gateway replica; like the first it trusts the proxy on 127.0.0.1 (the
-    test client) to say who the client is."""
-    port = free_port()
-    proc = stack.add("gateway-2", "llm-gateway", port=port, GATEWAY_PORT=str(port))
-    yield proc
-    proc.stop()
 
 
 async def test_failed_logins_are_throttled_across_gateways(

@@ -19,10 +19,14 @@ from llmsvc.auth.settings import AuthSettings
 from llmsvc.auth.signing_keys import SigningKeys
 from llmsvc.common import subjects
 from llmsvc.common.contracts.auth import (
+    ApiKeyCreateRequest,
+    ApiKeyOwner,
+    ApiKeyVerifyRequest,
     JwksRequest,
     LoginAttempt,
     LoginRequest,
     LogoutRequest,
+    NewApiKey,
     RefreshRequest,
     RegisterAttempt,
     RegisterRequest,
@@ -444,3 +448,40 @@ async def test_signing_keys_are_shared_encrypted_and_rotate_without_signing_anyo
     )
     with pytest.raises(ValueError):
         await wrong.signer()
+
+
+async def test_api_keys_are_stored_as_hashes_and_bounded_per_user(
+    settings: AuthSettings, nc: NATS, mongo_client: Mongo
+) -> None:
+    user = await register(nc)
+    create = ApiKeyCreateRequest(user_id=user.user_id, name="bot")
+    made = await request_model(nc, subjects.AUTH_API_KEYS_CREATE, create, NewApiKey)
+    stored = await mongo_client[settings.database]["api_keys"].find().to_list()
+    assert made.key not in json.dumps(stored, default=str)
+    assert stored[0]["key_hash"] == hashlib.sha256(made.key.encode()).hexdigest()
+    owner = await request_model(
+        nc, subjects.AUTH_API_KEYS_VERIFY, ApiKeyVerifyRequest(key=made.key), ApiKeyOwner
+    )
+    assert (owner.user_id, owner.key_id) == (user.user_id, made.key_id)
+    for _ in range(settings.max_api_keys_per_user - 1):
+        await request(nc, subjects.AUTH_API_KEYS_CREATE, create)
+    with pytest.raises(Conflict) as caught:
+        await request(nc, subjects.AUTH_API_KEYS_CREATE, create)
+    assert caught.value.error_code == "too_many_api_keys"
+    with pytest.raises(Unauthorized) as refused:
+        await request(nc, subjects.AUTH_API_KEYS_VERIFY, ApiKeyVerifyRequest(key=made.key + "x"))
+    assert refused.value.error_code == "invalid_api_key"
+
+
+async def test_an_expired_api_key_is_refused(
+    settings: AuthSettings, nc: NATS, mongo_client: Mongo
+) -> None:
+    user = await register(nc)
+    create = ApiKeyCreateRequest(user_id=user.user_id, name="short-lived", expires_in_days=1)
+    made = await request_model(nc, subjects.AUTH_API_KEYS_CREATE, create, NewApiKey)
+    assert made.expires_at is not None
+    await mongo_client[settings.database]["api_keys"].update_one(
+        {"_id": made.key_id}, {"$set": {"expires_at": made.created_at}}
+    )
+    with pytest.raises(Unauthorized):
+        await request(nc, subjects.AUTH_API_KEYS_VERIFY, ApiKeyVerifyRequest(key=made.key))

@@ -71,6 +71,12 @@ def running_stack(
         "REGISTRATIONS_PER_ADDRESS": "100000",
         "LOGIN_FAILURES_PER_ADDRESS": "100000",
         "REFRESHES_PER_ADDRESS": "100000",
+        # Tests and benchmarks run many turns per user quickly; the quota tests set
+        # their own limits. The quotas are still counted (and so measured).
+        "MAX_ACTIVE_RUNS_PER_USER": "0",
+        "RUNS_PER_MINUTE_PER_USER": "0",
+        "TOKENS_PER_DAY_PER_USER": "0",
+        "CONVERSATIONS_PER_HOUR_PER_USER": "0",
         **(extra_env or {}),
     }
     stack = Stack(workdir=workdir, env=env, gateway_port=gateway_port, web_port=web_port)

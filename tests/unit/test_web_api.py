@@ -129,6 +129,7 @@ async def test_expired_access_token_is_refreshed_once_and_retried() -> None:
         response = await web.client.get("/web/api/sessions")
         assert response.status_code == 200
         assert web.gateway.refresh_calls == 1
+        assert web.gateway.refresh_forwarded_for == ["127.0.0.1"]  # the browser's address
         assert web.gateway.seen_tokens[-2:] == ["acc-1", "acc-2"]
         assert "set-cookie" in response.headers
         session = session_of(web)

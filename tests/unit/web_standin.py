@@ -53,6 +53,8 @@ class StandIn:
     )
     issued: int = 0
     refresh_calls: int = 0
+    #: The X-Forwarded-For of each refresh: the browser's address, for per-address limits.
+    refresh_forwarded_for: list[str | None] = field(default_factory=list)
     logout_calls: list[dict[str, Any]] = field(default_factory=list)
     chat_requests: list[dict[str, Any]] = field(default_factory=list)
     seen_tokens: list[str] = field(default_factory=list)
@@ -105,8 +107,9 @@ def build_gateway(s: StandIn) -> FastAPI:
         return JSONResponse(s.issue(body["email"]))
 
     @app.post("/auth/refresh")
-    async def refresh(body: dict[str, str]) -> Response:
+    async def refresh(body: dict[str, str], request: Request) -> Response:
         s.refresh_calls += 1
+        s.refresh_forwarded_for.append(request.headers.get("x-forwarded-for"))
         if body["refresh_token"] not in s.valid_refresh:
             return gateway_error(401, "invalid_refresh_token", "refresh token revoked")
         s.valid_refresh.discard(body["refresh_token"])  # rotation: the old one dies

@@ -52,6 +52,9 @@ class RunLocks:
             return None
         return entry.value.decode() if entry.value else None
 
+    async def holds(self, session_id: str, run_id: str) -> bool:
+        return await self.holder(session_id) == run_id
+
     async def renew(self, session_id: str, run_id: str) -> bool:
         """Extend the TTL if `run_id` still holds the lock (compare-and-set)."""
         try:

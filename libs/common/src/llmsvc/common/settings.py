@@ -12,6 +12,7 @@ from pydantic import AliasChoices, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from llmsvc.common.tokens import TokenAudience
+from llmsvc.common.user_quotas import QuotaLimits
 
 PLACEHOLDER_SECRETS = frozenset({"", "changeme", "change-me", "secret"})
 
@@ -50,6 +51,25 @@ class MongoSettings(ServiceSettings):
         return f"{self.mongo_db}_{service_db}" if self.mongo_db else service_db
 
 
+class QuotaSettings(ServiceSettings):
+    """Per-user limits (0: none), enforced across every gateway (see `user_quotas`)."""
+
+    max_active_runs_per_user: int = Field(4, ge=0)
+    runs_per_minute_per_user: int = Field(30, ge=0)
+    #: Model tokens (prompt and completion) per UTC day, as the model reports them.
+    tokens_per_day_per_user: int = Field(1_000_000, ge=0)
+    conversations_per_hour_per_user: int = Field(100, ge=0)
+
+    @property
+    def quota_limits(self) -> QuotaLimits:
+        return QuotaLimits(
+            active_runs=self.max_active_runs_per_user,
+            runs_per_minute=self.runs_per_minute_per_user,
+            tokens_per_day=self.tokens_per_day_per_user,
+            conversations_per_hour=self.conversations_per_hour_per_user,
+        )
+
+
 class TokenSettings(ServiceSettings):
     """What auth and every gateway agree on about access tokens (see `tokens`)."""
 
@@ -59,6 +79,9 @@ class TokenSettings(ServiceSettings):
     #: Clock skew tolerated between auth and a gateway when checking `exp`.
     jwt_leeway_s: int = Field(30, ge=0, le=300)
     access_token_ttl_s: int = Field(900, ge=30, le=86_400)
+    #: How long a gateway remembers whose an API key is before asking auth again (a
+    #: revocation reaches every gateway at once regardless).
+    api_key_cache_s: int = Field(300, ge=0, le=3600)
 
     @property
     def token_audience(self) -> TokenAudience:

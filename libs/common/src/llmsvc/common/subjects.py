@@ -16,6 +16,10 @@ AUTH_PASSWORD: Final = "auth.v1.password"
 AUTH_LOGOUT_ALL: Final = "auth.v1.logout_all"
 #: The JWK set of the public keys that verify access tokens.
 AUTH_JWKS: Final = "auth.v1.jwks"
+AUTH_API_KEYS_CREATE: Final = "auth.v1.api_keys.create"
+AUTH_API_KEYS_LIST: Final = "auth.v1.api_keys.list"
+AUTH_API_KEYS_DELETE: Final = "auth.v1.api_keys.delete"
+AUTH_API_KEYS_VERIFY: Final = "auth.v1.api_keys.verify"
 AUTH_QUEUE: Final = "auth"
 
 SESSIONS_CREATE: Final = "sessions.v1.create"
@@ -41,6 +45,8 @@ AGENT_SESSION_CLEANUP_CONSUMER: Final = "agent-session-cleanup"
 ACTIVE_RUNS_BUCKET: Final = "agent_active_runs"
 #: Attempt counters of the abuse limits (failed logins, registrations, refreshes).
 THROTTLE_BUCKET: Final = "auth_throttle"
+#: Per-user quotas: runs at once, runs per minute, tokens per day, new conversations.
+QUOTAS_BUCKET: Final = "user_quotas"
 
 
 def run_events(run_id: str) -> str:

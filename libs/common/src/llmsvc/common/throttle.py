@@ -17,17 +17,13 @@ import hashlib
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
-import orjson
 from nats.js import JetStreamContext
-from nats.js.api import Header, KeyValueConfig, StorageType
-from nats.js.errors import APIError, KeyDeletedError, KeyNotFoundError
-from nats.js.kv import KeyValue
+from nats.js.api import KeyValueConfig, StorageType
 
 from llmsvc.common import subjects
-
-_WRONG_LAST_SEQUENCE = (10071, 10164)
-_CAS_TRIES = 8
+from llmsvc.common.kv_entries import Contended, JsonEntries
 
 
 @dataclass(frozen=True)
@@ -46,15 +42,13 @@ class Limit:
 class Throttle:
     def __init__(
         self,
-        js: JetStreamContext,
-        kv: KeyValue,
+        entries: JsonEntries,
         *,
         namespace: str = "",
         clock: Callable[[], float] = time.time,
     ) -> None:
-        self._js = js
-        self._kv = kv
-        self._namespace = _hashed(namespace)[:12] if namespace else "all"
+        self._entries = entries
+        self._namespace = hashed(namespace)[:12] if namespace else "all"
         self._clock = clock
 
     @classmethod
@@ -63,11 +57,11 @@ class Throttle:
         kv = await js.create_key_value(
             KeyValueConfig(bucket=subjects.THROTTLE_BUCKET, history=1, storage=StorageType.FILE)
         )
-        return cls(js, kv, namespace=namespace)
+        return cls(JsonEntries(js, kv, subjects.THROTTLE_BUCKET), namespace=namespace)
 
     async def refused_for(self, limit: Limit, key: str) -> float | None:
         """Seconds until `key` may try again, or None if it may now."""
-        entry = await self._get(self._key(limit, key))
+        entry = await self._entries.get(self._key(limit, key))
         if entry is None:
             return None
         wait = float(entry[0].get("until", 0)) - self._clock()
@@ -75,48 +69,26 @@ class Throttle:
 
     async def hit(self, limit: Limit, key: str) -> float | None:
         """Count one attempt; the seconds `key` must now wait, or None."""
-        name = self._key(limit, key)
-        for _ in range(_CAS_TRIES):
-            entry = await self._get(name)
-            state, revision = entry if entry is not None else ({}, 0)
-            count = int(state.get("n", 0)) + 1
+
+        def count(state: dict[str, Any]) -> tuple[dict[str, Any], float | None]:
+            n = int(state.get("n", 0)) + 1
             now = self._clock()
             until = float(state.get("until", 0))
-            if count >= limit.attempts:
-                until = max(until, now + limit.refusal_s(count - limit.attempts + 1))
-            value = orjson.dumps({"n": count, "until": until})
-            try:
-                await self._js.publish(
-                    f"$KV.{subjects.THROTTLE_BUCKET}.{name}",
-                    value,
-                    headers={Header.EXPECTED_LAST_SUBJECT_SEQUENCE: str(revision)},
-                    msg_ttl=limit.window_s,
-                )
-            except APIError as exc:
-                if exc.err_code in _WRONG_LAST_SEQUENCE:
-                    continue  # another replica counted meanwhile: count again on top
-                raise
-            return until - now if until > now else None
-        return None  # heavy contention on one key: let this attempt through
+            if n >= limit.attempts:
+                until = max(until, now + limit.refusal_s(n - limit.attempts + 1))
+            return {"n": n, "until": until}, (until - now if until > now else None)
+
+        try:
+            return await self._entries.change(self._key(limit, key), count, ttl_s=limit.window_s)
+        except Contended:
+            return None  # heavy contention on one key: let this attempt through
 
     async def clear(self, limit: Limit, key: str) -> None:
-        try:
-            await self._kv.purge(self._key(limit, key))
-        except KeyNotFoundError:
-            pass
+        await self._entries.purge(self._key(limit, key))
 
     def _key(self, limit: Limit, key: str) -> str:
-        return f"{self._namespace}.{limit.name}.{_hashed(key)[:40]}"
-
-    async def _get(self, name: str) -> tuple[dict[str, float], int] | None:
-        try:
-            entry = await self._kv.get(name)
-        except (KeyNotFoundError, KeyDeletedError):
-            return None
-        if not entry.value or entry.revision is None:
-            return None
-        return orjson.loads(entry.value), entry.revision
+        return f"{self._namespace}.{limit.name}.{hashed(key)[:40]}"
 
 
-def _hashed(text: str) -> str:
+def hashed(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()

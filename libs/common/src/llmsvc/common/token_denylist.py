@@ -7,7 +7,9 @@ expired anyway:
 - `<jti>`: one token (logout);
 - `family-<sid>`: every token of one login, its refresh family (a password change ends
   the user's other logins, log out everywhere all of them, a stolen refresh token all
-  of them too).
+  of them too);
+- `apikey-<key_id>`: an API key, revoked by its owner (gateways remember whose a key is
+  for a few minutes; this entry outlives that).
 
 Each gateway keeps the live set in memory from a watcher, so checking a request costs
 no network hop. Auth writes the family entries, the gateway the token ones.
@@ -67,6 +69,12 @@ class TokenDenylist:
         self._revoked[key] = value
         # put() cannot set a TTL: publish on the key's subject with one.
         await self._js.publish(f"$KV.{BUCKET}.{key}", str(value).encode(), msg_ttl=max(1, ttl_s))
+
+    async def revoke_api_key(self, key_id: str, *, ttl_s: int) -> None:
+        await self._put(f"apikey-{key_id}", int(time.time()) + ttl_s, ttl_s)
+
+    def api_key_revoked(self, key_id: str) -> bool:
+        return self.is_revoked(f"apikey-{key_id}")
 
     def rejects(self, claims: AccessClaims) -> bool:
         """Whether a verified token was revoked since it was issued."""

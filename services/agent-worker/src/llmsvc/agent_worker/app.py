@@ -42,6 +42,7 @@ from llmsvc.common.streams import (
     ensure_stream,
     sessions_events_stream,
 )
+from llmsvc.common.user_quotas import QuotaLimits, UserQuotas
 
 log = get_logger(__name__)
 
@@ -89,6 +90,8 @@ async def lifespan(settings: WorkerSettings) -> AsyncIterator[WorkerState]:
         await ensure_stream(js, config)
     locks = await RunLocks.open(js, ttl_s=settings.run_lock_ttl_s)
     cancels = await RunCancels.open(js, ttl_s=int(settings.run_events_ttl_s))
+    # Only to take finished runs off their user's count and add the tokens they used.
+    quotas = await UserQuotas.open(js, QuotaLimits(), namespace=settings.mongo_db)
     mongo: MongoClient[dict[str, object]] = MongoClient(settings.mongo_uri)
     # The saver creates its indexes in its constructor (sync driver): keep it off the loop.
     saver = await asyncio.to_thread(
@@ -128,6 +131,7 @@ async def lifespan(settings: WorkerSettings) -> AsyncIterator[WorkerState]:
         graph=agent_graph(),
         locks=locks,
         cancels=cancels,
+        quotas=quotas,
         saver=saver,
         store=store,
         budget=ContextBudget(

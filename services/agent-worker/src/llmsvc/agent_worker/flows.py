@@ -26,7 +26,7 @@ import contextlib
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
-from langchain_core.messages import HumanMessage, RemoveMessage
+from langchain_core.messages import AIMessage, HumanMessage, RemoveMessage
 from langchain_core.runnables import RunnableConfig
 from langchain_openai import ChatOpenAI
 from langgraph.checkpoint.base import BaseCheckpointSaver
@@ -55,6 +55,7 @@ from llmsvc.common.ids import utcnow
 from llmsvc.common.logging import get_logger
 from llmsvc.common.run_cancels import RunCancels
 from llmsvc.common.run_lock import RunLocks
+from llmsvc.common.user_quotas import UserQuotas
 
 log = get_logger(__name__)
 
@@ -105,6 +106,7 @@ class RunExecutor:
         graph: AgentGraph,
         locks: RunLocks,
         cancels: RunCancels,
+        quotas: UserQuotas,
         saver: BaseCheckpointSaver[Any],
         store: MessageStore,
         budget: ContextBudget,
@@ -120,6 +122,7 @@ class RunExecutor:
         self._store = store
         self._budget = budget
         self._cancels = cancels
+        self._quotas = quotas
         self._saver = saver
         self._prune_checkpoints = prune_checkpoints
         self._nc = nc
@@ -198,6 +201,7 @@ class RunExecutor:
             # message the moment it sees `done`. The checkpoint is already written.
             await self._release(job)
             await pub.publish(*ending)
+        await self._count(job, ending)
         await self._prune(job, memory)
         if ending[0] == "done" and job.wants_title and self._titler is not None:
             span = memory.stored_span
@@ -231,6 +235,18 @@ class RunExecutor:
         finally:
             await pub.close()
             await self._release(job)
+            await self._count(job, ("error", body))
+
+    async def _count(self, job: RunJob, ending: Ending) -> None:
+        """Take the finished run off its user's quota and add the tokens it used."""
+        tokens = 0
+        if ending[0] == "done":
+            usage = ending[1].get("usage") or {}
+            tokens = int(usage.get("input_tokens", 0)) + int(usage.get("output_tokens", 0))
+        try:
+            await self._quotas.run_ended(job.user_id, job.run_id, tokens=tokens)
+        except Exception as exc:  # a stale entry is dropped when the user hits the limit
+            log.warning("quota_update_failed", run_id=job.run_id, error=repr(exc))
 
     async def _claim(self, job: RunJob) -> None:
         """Hold the conversation's lock for this run (the gateway took it; it may have
@@ -362,12 +378,15 @@ class RunExecutor:
         # Stored before `done` is published: history read after `done` includes them.
         await memory.remember(state["messages"])
         reply = state["messages"][-1]
-        usage = reply.usage_metadata or {}
+        # Every model call of the turn counts (a tool loop makes several).
+        calls: list[Any] = [
+            m.usage_metadata or {} for m in state["messages"] if isinstance(m, AIMessage)
+        ]
         return {
             "message": {"id": reply.id, "role": "assistant", "content": reply.text},
             "usage": {
-                "input_tokens": usage.get("input_tokens", 0),
-                "output_tokens": usage.get("output_tokens", 0),
+                "input_tokens": sum(u.get("input_tokens", 0) for u in calls),
+                "output_tokens": sum(u.get("output_tokens", 0) for u in calls),
             },
             "finish_reason": reply.response_metadata.get("finish_reason") or "stop",
         }

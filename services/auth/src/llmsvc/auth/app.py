@@ -10,6 +10,7 @@ from faststream import FastStream
 from faststream.nats import NatsBroker
 from pymongo import AsyncMongoClient
 
+from llmsvc.auth.api_keys import ApiKeyRepository, ApiKeyService
 from llmsvc.auth.handlers import register_handlers
 from llmsvc.auth.limits import AbuseLimits
 from llmsvc.auth.repository import AuthSessionRepository, Document, UserRepository
@@ -53,6 +54,8 @@ async def open_service(
             passphrase=settings.key_passphrase,
         )
         await signing_keys.signer()  # a wrong passphrase fails here, at start-up
+        api_keys = ApiKeyRepository(db["api_keys"])
+        await api_keys.setup()
         passwords = await PasswordHasher.create(concurrency=settings.hash_concurrency)
         yield AuthService(
             users=users,
@@ -62,6 +65,12 @@ async def open_service(
             signing_keys=signing_keys,
             limits=AbuseLimits(throttle, settings) if throttle is not None else None,
             denylist=denylist,
+            api_keys=ApiKeyService(
+                api_keys,
+                max_per_user=settings.max_api_keys_per_user,
+                revocation_ttl_s=settings.api_key_cache_s + 60,
+                denylist=denylist,
+            ),
         )
     finally:
         await mongo.close()

@@ -16,6 +16,10 @@ from pydantic import BaseModel
 from llmsvc.auth.service import AuthService
 from llmsvc.common import subjects
 from llmsvc.common.contracts.auth import (
+    ApiKeyCreateRequest,
+    ApiKeyDeleteRequest,
+    ApiKeyListRequest,
+    ApiKeyVerifyRequest,
     ChangePasswordRequest,
     JwksRequest,
     LoginAttempt,
@@ -88,6 +92,22 @@ def register_handlers(
     @subscriber(subjects.AUTH_JWKS)
     async def signing_keys(body: bytes) -> Reply:
         return await reply(body, JwksRequest, AuthService.signing_keys)
+
+    @subscriber(subjects.AUTH_API_KEYS_CREATE)
+    async def api_key_create(body: bytes) -> Reply:
+        return await reply(body, ApiKeyCreateRequest, lambda s, r: s.api_keys.create(r))
+
+    @subscriber(subjects.AUTH_API_KEYS_LIST)
+    async def api_key_list(body: bytes) -> Reply:
+        return await reply(body, ApiKeyListRequest, lambda s, r: s.api_keys.list(r))
+
+    @subscriber(subjects.AUTH_API_KEYS_DELETE)
+    async def api_key_delete(body: bytes) -> Reply:
+        return await reply(body, ApiKeyDeleteRequest, lambda s, r: s.api_keys.delete(r))
+
+    @subscriber(subjects.AUTH_API_KEYS_VERIFY)
+    async def api_key_verify(body: bytes) -> Reply:
+        return await reply(body, ApiKeyVerifyRequest, lambda s, r: s.api_keys.verify(r))
 
     @subscriber(subjects.AUTH_USER_GET)
     async def user_get(body: bytes) -> Reply:

@@ -7,6 +7,7 @@ import enum
 from datetime import datetime, timedelta
 from typing import NoReturn
 
+from llmsvc.auth.api_keys import ApiKeyService
 from llmsvc.auth.limits import AbuseLimits
 from llmsvc.auth.models import AuthSessionRecord, UserRecord, bson_now
 from llmsvc.auth.password_policy import check_password
@@ -65,9 +66,12 @@ class AuthService:
         passwords: PasswordHasher,
         settings: AuthSettings,
         signing_keys: SigningKeys,
+        api_keys: ApiKeyService,
         limits: AbuseLimits | None = None,
         denylist: TokenDenylist | None = None,
     ) -> None:
+        #: API keys are their own part of auth; the handlers reach them through here.
+        self.api_keys = api_keys
         self._limits = limits
         self._signing_keys = signing_keys
         #: Where revoked access tokens are announced to every gateway.

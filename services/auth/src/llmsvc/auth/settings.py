@@ -50,6 +50,8 @@ class AuthSettings(MongoSettings, TokenSettings):
     registration_window_s: int = Field(3600, ge=1)
     refreshes_per_address: int = Field(300, ge=1)
     refresh_window_s: int = Field(300, ge=1)
+    #: API keys one account may hold at once.
+    max_api_keys_per_user: int = Field(25, ge=1, le=1000)
     #: Requests in flight per subject on one replica.
     max_concurrency: int = Field(32, ge=1, le=1024)
     #: Argon2 hashes computed at once: each takes a core and 64 MiB, so more than the

@@ -12,6 +12,8 @@ from llmsvc.common.run_cancels import RunCancels
 from llmsvc.common.run_lock import RunLocks
 from llmsvc.common.streams import agent_events_stream, agent_jobs_stream, ensure_stream
 from llmsvc.common.token_denylist import TokenDenylist
+from llmsvc.common.user_quotas import UserQuotas
+from llmsvc.gateway.api_keys import ApiKeyResolver
 from llmsvc.gateway.body_limit import BodyLimit
 from llmsvc.gateway.client_address import parse_networks
 from llmsvc.gateway.errors import install_error_handlers
@@ -32,6 +34,7 @@ def create_app(settings: GatewaySettings) -> FastAPI:
         locks = await RunLocks.open(js, ttl_s=settings.run_lock_ttl_s)
         cancels = await RunCancels.open(js, ttl_s=int(settings.run_events_ttl_s))
         denylist = await TokenDenylist.open(js)
+        quotas = await UserQuotas.open(js, settings.quota_limits, namespace=settings.mongo_db)
         await denylist.start()
         token_keys = TokenKeys(
             nc,
@@ -53,6 +56,10 @@ def create_app(settings: GatewaySettings) -> FastAPI:
             cancels=cancels,
             denylist=denylist,
             token_keys=token_keys,
+            quotas=quotas,
+            api_keys=ApiKeyResolver(
+                nc, denylist, cache_s=settings.api_key_cache_s, timeout_s=settings.rpc_timeout_s
+            ),
             session_cache=session_cache,
             models=settings.catalog(),
             trusted_proxies=parse_networks(settings.trusted_proxies),

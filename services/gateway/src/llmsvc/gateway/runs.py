@@ -38,6 +38,7 @@ async def resolve_session(
     caller's own (from the cache of checked sessions when this gateway has one)."""
     timeout = state.settings.rpc_timeout_s
     if session_id is None:
+        await state.quotas.admit_conversation(user_id)
         # A provisional name, which the automatic title replaces after the first reply.
         name = " ".join(first_message.split())[:60] or None
         session = await request_model(
@@ -87,7 +88,8 @@ def new_job(
 
 
 async def start_run(state: GatewayState, *, session: Session, job: RunJob) -> None:
-    """Publish `job` for `session`; 409 if the conversation already has an active run."""
+    """Publish `job` for `session`; 409 if the conversation already has an active run,
+    429 if the user's quotas refuse it."""
     holder = await state.locks.acquire(session.session_id, job.run_id)
     if holder is not None:
         RUNS_REJECTED.labels("run_active").inc()
@@ -95,9 +97,18 @@ async def start_run(state: GatewayState, *, session: Session, job: RunJob) -> No
             "this conversation already has a run in progress", code="run_active", run_id=holder
         )
     try:
+        await state.quotas.admit_run(
+            job.user_id, job.run_id, session.session_id, still_running=state.locks.holds
+        )
+    except BaseException:
+        await state.locks.release(session.session_id, job.run_id)
+        RUNS_REJECTED.labels("quota").inc()
+        raise
+    try:
         await _publish_job(state, job)
     except Exception as exc:
         await state.locks.release(session.session_id, job.run_id)
+        await state.quotas.run_ended(job.user_id, job.run_id)
         RUNS_REJECTED.labels("queue_unavailable").inc()
         raise Unavailable("could not queue the run; try again") from exc
     RUNS_STARTED.inc()

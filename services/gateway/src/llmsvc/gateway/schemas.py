@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
+from fastapi import Path
 from pydantic import BaseModel, ConfigDict, StringConstraints, model_validator
 
 from llmsvc.common.contracts.sessions import Instructions, SessionName
@@ -72,3 +73,8 @@ class ConversationReply(BaseModel):
     run_id: str
     message: dict[str, Any]
     usage: dict[str, Any]
+
+
+#: An id in a URL path (sessions, runs, API keys): what `new_id` makes, and nothing that
+#: could mean something else to NATS or Mongo.
+IdPath = Annotated[str, Path(pattern=r"^[A-Za-z0-9_-]{1,64}$")]

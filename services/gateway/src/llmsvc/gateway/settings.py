@@ -6,10 +6,15 @@ from pydantic import AliasChoices, Field, field_validator
 from pydantic_settings import NoDecode
 
 from llmsvc.common.models import ModelSettings
-from llmsvc.common.settings import MongoSettings, TokenSettings, comma_separated
+from llmsvc.common.settings import (
+    MongoSettings,
+    QuotaSettings,
+    TokenSettings,
+    comma_separated,
+)
 
 
-class GatewaySettings(TokenSettings, MongoSettings, ModelSettings):
+class GatewaySettings(TokenSettings, QuotaSettings, MongoSettings, ModelSettings):
     host: str = Field("127.0.0.1", validation_alias=AliasChoices("GATEWAY_HOST", "HOST"))
     port: int = Field(8000, validation_alias=AliasChoices("GATEWAY_PORT", "PORT"))
     #: How long a run's events stay replayable (must match the workers').

@@ -10,6 +10,8 @@ from llmsvc.common.models import ModelCatalog
 from llmsvc.common.run_cancels import RunCancels
 from llmsvc.common.run_lock import RunLocks
 from llmsvc.common.token_denylist import TokenDenylist
+from llmsvc.common.user_quotas import UserQuotas
+from llmsvc.gateway.api_keys import ApiKeyResolver
 from llmsvc.gateway.client_address import Network
 from llmsvc.gateway.session_cache import SessionCache
 from llmsvc.gateway.settings import GatewaySettings
@@ -26,6 +28,8 @@ class GatewayState:
     denylist: TokenDenylist
     #: The public keys access tokens are checked with, from auth.
     token_keys: TokenKeys
+    api_keys: ApiKeyResolver
+    quotas: UserQuotas
     session_cache: SessionCache
     #: The models on offer (`MODELS`), the first the default.
     models: ModelCatalog

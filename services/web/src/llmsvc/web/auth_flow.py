@@ -33,13 +33,15 @@ class TokenRefresher:
         self.remember_s = remember_s
         self._flights: dict[str, tuple[float, asyncio.Future[TokenPair]]] = {}
 
-    async def refresh(self, refresh_token: str) -> TokenPair:
+    async def refresh(self, refresh_token: str, *, client: str | None = None) -> TokenPair:
+        """`client`: the browser's address, for the gateway's per-address limits (the
+        first request's address is the one sent when several share a refresh)."""
         now = time.monotonic()
         self._forget_older_than(now - self.remember_s)
         flight = self._flights.get(refresh_token)
         future: asyncio.Future[TokenPair]
         if flight is None:
-            future = asyncio.ensure_future(self.gateway.refresh(refresh_token))
+            future = asyncio.ensure_future(self.gateway.refresh(refresh_token, client=client))
             future.add_done_callback(lambda f: self._landed(refresh_token, f))
             self._flights[refresh_token] = (now, future)
         else:
@@ -71,9 +73,14 @@ class Upstream:
 
 
 async def call_with_refresh(
-    refresher: TokenRefresher, session: WebSession | None, call: GatewayCall
+    refresher: TokenRefresher,
+    session: WebSession | None,
+    call: GatewayCall,
+    *,
+    client: str | None = None,
 ) -> Upstream:
-    """Run `call(access_token)`; on 401 refresh once and retry; else SessionExpired."""
+    """Run `call(access_token)`; on 401 refresh once and retry; else SessionExpired.
+    `client` is the browser's address, forwarded with the refresh."""
     if session is None or not session.access_token:
         raise NotLoggedIn()
     response = await call(session.access_token)
@@ -83,7 +90,7 @@ async def call_with_refresh(
     if not session.refresh_token:
         raise SessionExpired()
     try:
-        pair = await refresher.refresh(session.refresh_token)
+        pair = await refresher.refresh(session.refresh_token, client=client)
     except GatewayError as exc:
         if exc.status >= 500:
             raise

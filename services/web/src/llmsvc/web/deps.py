@@ -14,7 +14,7 @@ from llmsvc.web.csrf import CSRF_HEADER, SAFE_METHODS, tokens_match
 from llmsvc.web.errors import CsrfFailed
 from llmsvc.web.session_cookie import WebSession
 
-__all__ = ["Ctx", "MaybeSession", "require_csrf_header"]
+__all__ = ["BrowserAddress", "Ctx", "MaybeSession", "require_csrf_header"]
 
 
 async def get_ctx(request: Request) -> WebContext:
@@ -22,6 +22,14 @@ async def get_ctx(request: Request) -> WebContext:
 
 
 Ctx = Annotated[WebContext, Depends(get_ctx)]
+
+
+async def get_browser_address(request: Request) -> str | None:
+    """The browser's address, forwarded to the gateway for its per-address limits."""
+    return request.client.host if request.client else None
+
+
+BrowserAddress = Annotated[str | None, Depends(get_browser_address)]
 
 
 async def get_session(request: Request, ctx: Ctx) -> WebSession | None:

@@ -132,8 +132,10 @@ class GatewayClient:
             "/auth/login", {"email": email, "password": password}, client=client
         )
 
-    async def refresh(self, refresh_token: str) -> TokenPair:
-        return await self._token_pair("/auth/refresh", {"refresh_token": refresh_token})
+    async def refresh(self, refresh_token: str, *, client: str | None = None) -> TokenPair:
+        return await self._token_pair(
+            "/auth/refresh", {"refresh_token": refresh_token}, client=client
+        )
 
     async def logout(self, token: str, *, refresh_token: str | None) -> httpx.Response:
         body = {"refresh_token": refresh_token} if refresh_token else {}

@@ -84,6 +84,60 @@ class UserGetRequest(Contract):
     user_id: str
 
 
+API_KEY_PREFIX = "llms_"
+
+ApiKeyName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
+
+
+class ApiKeyBody(Contract):
+    name: ApiKeyName = Field(description="what the key is for, shown in the list")
+    expires_in_days: int | None = Field(
+        None, ge=1, le=3650, description="the key stops working after this; unset: never"
+    )
+
+
+class ApiKeyCreateRequest(ApiKeyBody):
+    user_id: str
+
+
+class ApiKey(Contract):
+    key_id: str
+    name: str
+    prefix: str = Field(description="the key's first characters, to recognise it")
+    created_at: datetime
+    last_used_at: datetime | None = Field(None, description="to the minute")
+    expires_at: datetime | None = None
+
+
+class NewApiKey(ApiKey):
+    key: str = Field(description="the secret itself: shown only in this reply, never again")
+
+
+class ApiKeyList(Contract):
+    api_keys: list[ApiKey]
+
+
+class ApiKeyListRequest(Contract):
+    user_id: str
+
+
+class ApiKeyDeleteRequest(Contract):
+    user_id: str
+    key_id: str
+
+
+class ApiKeyVerifyRequest(Contract):
+    key: Annotated[str, StringConstraints(max_length=256)]
+
+
+class ApiKeyOwner(Contract):
+    """Whose a presented key is."""
+
+    user_id: str
+    key_id: str
+    expires_at: datetime | None = None
+
+
 class User(Contract):
     user_id: str
     name: str

@@ -3,15 +3,22 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Response, status
+from fastapi.responses import Response as EmptyResponse
 
 from llmsvc.common import subjects
 from llmsvc.common.contracts.auth import (
+    ApiKeyBody,
+    ApiKeyCreateRequest,
+    ApiKeyDeleteRequest,
+    ApiKeyList,
+    ApiKeyListRequest,
     ChangePasswordBody,
     ChangePasswordRequest,
     LoginAttempt,
     LoginRequest,
     LogoutAllRequest,
     LogoutRequest,
+    NewApiKey,
     RefreshAttempt,
     RefreshRequest,
     RegisterAttempt,
@@ -21,10 +28,12 @@ from llmsvc.common.contracts.auth import (
     UserGetRequest,
 )
 from llmsvc.common.nats_client import request, request_model
-from llmsvc.gateway.deps import Claims, ClientAddress, State
-from llmsvc.gateway.schemas import LogoutBody
+from llmsvc.gateway.deps import Authenticated, ClientAddress, SignedIn, State
+from llmsvc.gateway.schemas import IdPath, LogoutBody
 
 router = APIRouter(prefix="/auth", tags=["auth"])
+
+KeyIdPath = IdPath
 
 
 @router.post("/register", status_code=status.HTTP_201_CREATED, response_model=User)
@@ -62,13 +71,13 @@ async def refresh(
 
 
 @router.post("/logout")
-async def logout(claims: Claims, state: State, body: LogoutBody | None = None) -> Any:
+async def logout(caller: SignedIn, state: State, body: LogoutBody | None = None) -> Any:
     # The access token dies first, on every gateway, whatever happens next.
-    await state.denylist.revoke(claims.jti, claims.exp)
+    await state.denylist.revoke(caller.jti, caller.exp)
     payload = LogoutRequest(
-        user_id=claims.sub,
+        user_id=caller.sub,
         refresh_token=body.refresh_token if body else None,
-        access_jti=claims.jti,
+        access_jti=caller.jti,
     )
     return await request(
         state.nc, subjects.AUTH_LOGOUT, payload, timeout_s=state.settings.rpc_timeout_s
@@ -76,34 +85,75 @@ async def logout(claims: Claims, state: State, body: LogoutBody | None = None) -
 
 
 @router.post("/password")
-async def change_password(body: ChangePasswordBody, claims: Claims, state: State) -> Any:
+async def change_password(body: ChangePasswordBody, caller: SignedIn, state: State) -> Any:
     """Change the password (the new one passes the same policy as at registration).
     Every other login ends at once, on every gateway; this one stays."""
-    payload = ChangePasswordRequest(**body.model_dump(), user_id=claims.sub, family_id=claims.sid)
+    payload = ChangePasswordRequest(**body.model_dump(), user_id=caller.sub, family_id=caller.sid)
     return await request(
         state.nc, subjects.AUTH_PASSWORD, payload, timeout_s=state.settings.rpc_timeout_s
     )
 
 
 @router.post("/logout-all")
-async def logout_all(claims: Claims, state: State) -> Any:
+async def logout_all(caller: SignedIn, state: State) -> Any:
     """End every login of the caller, this one included: refresh tokens, and access
     tokens on every gateway."""
-    await state.denylist.revoke(claims.jti, claims.exp)
+    await state.denylist.revoke(caller.jti, caller.exp)
     return await request(
         state.nc,
         subjects.AUTH_LOGOUT_ALL,
-        LogoutAllRequest(user_id=claims.sub),
+        LogoutAllRequest(user_id=caller.sub),
         timeout_s=state.settings.rpc_timeout_s,
     )
 
 
 @router.get("/me", response_model=User)
-async def me(claims: Claims, state: State) -> User:
+async def me(caller: Authenticated, state: State) -> User:
     return await request_model(
         state.nc,
         subjects.AUTH_USER_GET,
-        UserGetRequest(user_id=claims.sub),
+        UserGetRequest(user_id=caller.sub),
         User,
         timeout_s=state.settings.rpc_timeout_s,
     )
+
+
+@router.post("/api-keys", status_code=status.HTTP_201_CREATED, response_model=NewApiKey)
+async def create_api_key(
+    body: ApiKeyBody, caller: SignedIn, state: State, response: Response
+) -> NewApiKey:
+    """A new API key for programs: `Authorization: Bearer <key>` on the API, with the
+    owner's limits. The `key` is in this reply only; store it now."""
+    response.headers.update(NO_STORE)
+    return await request_model(
+        state.nc,
+        subjects.AUTH_API_KEYS_CREATE,
+        ApiKeyCreateRequest(**body.model_dump(), user_id=caller.sub),
+        NewApiKey,
+        timeout_s=state.settings.rpc_timeout_s,
+    )
+
+
+@router.get("/api-keys", response_model=ApiKeyList)
+async def list_api_keys(caller: SignedIn, state: State) -> ApiKeyList:
+    """The caller's API keys, newest first (name, prefix, created, last used; never the
+    key itself)."""
+    return await request_model(
+        state.nc,
+        subjects.AUTH_API_KEYS_LIST,
+        ApiKeyListRequest(user_id=caller.sub),
+        ApiKeyList,
+        timeout_s=state.settings.rpc_timeout_s,
+    )
+
+
+@router.delete("/api-keys/{key_id}", status_code=status.HTTP_204_NO_CONTENT)
+async def revoke_api_key(key_id: KeyIdPath, caller: SignedIn, state: State) -> EmptyResponse:
+    """Revoke a key: every gateway refuses it within a second."""
+    await request(
+        state.nc,
+        subjects.AUTH_API_KEYS_DELETE,
+        ApiKeyDeleteRequest(user_id=caller.sub, key_id=key_id),
+        timeout_s=state.settings.rpc_timeout_s,
+    )
+    return EmptyResponse(status_code=status.HTTP_204_NO_CONTENT)

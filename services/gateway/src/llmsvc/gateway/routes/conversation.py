@@ -4,14 +4,14 @@ import asyncio
 import re
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, Path, Response, status
+from fastapi import APIRouter, Header, Response, status
 from fastapi.responses import StreamingResponse
 
 from llmsvc.common import subjects
 from llmsvc.common.contracts.agent import RunJob
 from llmsvc.common.contracts.sessions import Session
 from llmsvc.common.errors import Conflict, NotFound, ServiceError, Unavailable
-from llmsvc.gateway.deps import Claims, State
+from llmsvc.gateway.deps import Authenticated, State
 from llmsvc.gateway.runs import (
     RunEvents,
     new_job,
@@ -19,15 +19,15 @@ from llmsvc.gateway.runs import (
     run_owner,
     start_and_follow,
 )
-from llmsvc.gateway.schemas import ConversationBody, ConversationReply, RegenerateBody
+from llmsvc.gateway.schemas import ConversationBody, ConversationReply, IdPath, RegenerateBody
 from llmsvc.gateway.sse import SSE_HEADERS, sse_stream
 from llmsvc.gateway.state import GatewayState
 
 router = APIRouter(prefix="/conversation", tags=["conversation"])
 
 _EVENT_ID = re.compile(r"[0-9]{1,18}")
-RunIdPath = Annotated[str, Path(pattern=r"^[A-Za-z0-9_-]{1,64}$")]
-SessionIdPath = Annotated[str, Path(pattern=r"^[A-Za-z0-9_-]{1,64}$")]
+RunIdPath = IdPath
+SessionIdPath = IdPath
 
 _SSE_DOC: dict[int | str, dict[str, Any]] = {
     200: {"content": {"text/event-stream": {}}, "description": "run events (SSE)"}
@@ -35,11 +35,11 @@ _SSE_DOC: dict[int | str, dict[str, Any]] = {
 
 
 @router.post("", responses=_SSE_DOC, response_model=ConversationReply)
-async def converse(body: ConversationBody, claims: Claims, state: State) -> Response:
+async def converse(body: ConversationBody, caller: Authenticated, state: State) -> Response:
     """Send a message (to a new conversation without `session_id`), or with
     `edit_message_id` replace an earlier user message and everything after it."""
     session = await resolve_session(
-        state, user_id=claims.sub, session_id=body.session_id, first_message=body.message
+        state, user_id=caller.sub, session_id=body.session_id, first_message=body.message
     )
     job = new_job(session, body.message, edit_message_id=body.edit_message_id)
     return await respond(state, session, job, stream=body.stream)
@@ -49,12 +49,15 @@ async def converse(body: ConversationBody, claims: Claims, state: State) -> Resp
     "/session/{session_id}/regenerate", responses=_SSE_DOC, response_model=ConversationReply
 )
 async def regenerate(
-    session_id: SessionIdPath, claims: Claims, state: State, body: RegenerateBody | None = None
+    session_id: SessionIdPath,
+    caller: Authenticated,
+    state: State,
+    body: RegenerateBody | None = None,
 ) -> Response:
     """Answer the conversation's last user message again; the reply it replaces (and its
     tool steps) leave the history and the model's memory."""
     session = await resolve_session(
-        state, user_id=claims.sub, session_id=session_id, first_message=""
+        state, user_id=caller.sub, session_id=session_id, first_message=""
     )
     job = new_job(session, "", regenerate=True)
     return await respond(state, session, job, stream=(body or RegenerateBody()).stream)
@@ -96,11 +99,11 @@ async def respond(state: GatewayState, session: Session, job: RunJob, *, stream:
 @router.get("/runs/{run_id}/events", responses=_SSE_DOC)
 async def run_events(
     run_id: RunIdPath,
-    claims: Claims,
+    caller: Authenticated,
     state: State,
     last_event_id: Annotated[str | None, Header(alias="Last-Event-ID")] = None,
 ) -> StreamingResponse:
-    if await run_owner(state, run_id) != claims.sub:
+    if await run_owner(state, run_id) != caller.sub:
         raise NotFound("no such run", code="run_not_found")
     # Anything but a plain event number (as sent by EventSource) replays from the start.
     after = int(last_event_id) if last_event_id and _EVENT_ID.fullmatch(last_event_id) else 0
@@ -113,15 +116,15 @@ async def run_events(
 
 
 @router.post("/runs/{run_id}/cancel", status_code=status.HTTP_202_ACCEPTED)
-async def cancel_run(run_id: RunIdPath, claims: Claims, state: State) -> dict[str, str]:
+async def cancel_run(run_id: RunIdPath, caller: Authenticated, state: State) -> dict[str, str]:
     try:
         owner: str | None = await run_owner(state, run_id)
     except NotFound:
         owner = None  # not started yet (or unknown): the worker checks the owner
-    if owner is not None and owner != claims.sub:
+    if owner is not None and owner != caller.sub:
         raise NotFound("no such run", code="run_not_found")
     # Kept for a worker that has not picked the run up yet, and told to one running it.
-    await state.cancels.request(run_id, claims.sub)
+    await state.cancels.request(run_id, caller.sub)
     await state.nc.publish(subjects.run_cancel(run_id), b"{}")
     return {"run_id": run_id, "status": "cancel_requested"}
 

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from llmsvc.gateway.deps import Claims, State
+from llmsvc.gateway.deps import Authenticated, State
 from llmsvc.gateway.schemas import ModelCard, ModelList
 
 router = APIRouter(tags=["models"])
 
 
 @router.get("/models", response_model=ModelList)
-async def list_models(_claims: Claims, state: State) -> ModelList:
+async def list_models(_caller: Authenticated, state: State) -> ModelList:
     default = state.models.default.id
     return ModelList(
         models=[

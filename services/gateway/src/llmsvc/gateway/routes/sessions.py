@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query, Response, status
+from fastapi import APIRouter, Query, Response, status
 
 from llmsvc.common import subjects
 from llmsvc.common.contracts.agent import HistoryPage, HistoryRequest
@@ -16,26 +16,27 @@ from llmsvc.common.contracts.sessions import (
 )
 from llmsvc.common.errors import Forbidden, ValidationFailed
 from llmsvc.common.nats_client import request, request_model
-from llmsvc.gateway.deps import Claims, State
+from llmsvc.gateway.deps import Authenticated, State
 from llmsvc.gateway.runs import owned_session
-from llmsvc.gateway.schemas import CreateSessionBody, UpdateSessionBody
+from llmsvc.gateway.schemas import CreateSessionBody, IdPath, UpdateSessionBody
 from llmsvc.gateway.state import GatewayState
 
 router = APIRouter(prefix="/conversation", tags=["sessions"])
 
-SessionIdPath = Annotated[str, Path(pattern=r"^[A-Za-z0-9_-]{1,64}$")]
+SessionIdPath = IdPath
 Limit = Annotated[int, Query(ge=1, le=100)]
 Cursor = Annotated[str | None, Query(max_length=512)]
 
 
 @router.post("/session", status_code=status.HTTP_201_CREATED, response_model=Session)
 async def create_session(
-    claims: Claims, state: State, body: CreateSessionBody | None = None
+    caller: Authenticated, state: State, body: CreateSessionBody | None = None
 ) -> Session:
     body = body or CreateSessionBody()
     check_model(state, body.model)
+    await state.quotas.admit_conversation(caller.sub)
     payload = CreateSession(
-        user_id=claims.sub, name=body.name, model=body.model, instructions=body.instructions
+        user_id=caller.sub, name=body.name, model=body.model, instructions=body.instructions
     )
     session = await request_model(
         state.nc, subjects.SESSIONS_CREATE, payload, Session, timeout_s=state.settings.rpc_timeout_s
@@ -45,15 +46,15 @@ async def create_session(
 
 
 @router.get("/session/{session_id}", response_model=Session)
-async def get_session(session_id: SessionIdPath, claims: Claims, state: State) -> Session:
-    return await owned_session(state, user_id=claims.sub, session_id=session_id)
+async def get_session(session_id: SessionIdPath, caller: Authenticated, state: State) -> Session:
+    return await owned_session(state, user_id=caller.sub, session_id=session_id)
 
 
 @router.get("/sessions", response_model=SessionPage)
 async def list_my_sessions(
-    claims: Claims, state: State, limit: Limit = 20, cursor: Cursor = None
+    caller: Authenticated, state: State, limit: Limit = 20, cursor: Cursor = None
 ) -> SessionPage:
-    payload = ListSessions(user_id=claims.sub, limit=limit, cursor=cursor)
+    payload = ListSessions(user_id=caller.sub, limit=limit, cursor=cursor)
     return await request_model(
         state.nc,
         subjects.SESSIONS_LIST,
@@ -65,16 +66,16 @@ async def list_my_sessions(
 
 @router.get("/sessions/user/{user_id}", response_model=SessionPage)
 async def list_user_sessions(
-    user_id: str, claims: Claims, state: State, limit: Limit = 20, cursor: Cursor = None
+    user_id: str, caller: Authenticated, state: State, limit: Limit = 20, cursor: Cursor = None
 ) -> SessionPage:
-    if user_id != claims.sub:
+    if user_id != caller.sub:
         raise Forbidden("you can only list your own conversations")
-    return await list_my_sessions(claims, state, limit, cursor)
+    return await list_my_sessions(caller, state, limit, cursor)
 
 
 @router.patch("/session/{session_id}", response_model=Session)
 async def update_session(
-    session_id: SessionIdPath, body: UpdateSessionBody, claims: Claims, state: State
+    session_id: SessionIdPath, body: UpdateSessionBody, caller: Authenticated, state: State
 ) -> Session:
     """Rename the conversation, or change its model or instructions (from its next run)."""
     if body.name is None and body.model is None and body.instructions is None:
@@ -84,7 +85,7 @@ async def update_session(
         )
     check_model(state, body.model)
     payload = UpdateSession(
-        user_id=claims.sub,
+        user_id=caller.sub,
         session_id=session_id,
         name=body.name,
         model=body.model,
@@ -107,8 +108,10 @@ def check_model(state: GatewayState, model: str | None) -> None:
 
 
 @router.delete("/session/{session_id}", status_code=status.HTTP_204_NO_CONTENT)
-async def delete_session(session_id: SessionIdPath, claims: Claims, state: State) -> Response:
-    payload = DeleteSession(user_id=claims.sub, session_id=session_id)
+async def delete_session(
+    session_id: SessionIdPath, caller: Authenticated, state: State
+) -> Response:
+    payload = DeleteSession(user_id=caller.sub, session_id=session_id)
     await request(
         state.nc, subjects.SESSIONS_DELETE, payload, timeout_s=state.settings.rpc_timeout_s
     )
@@ -119,14 +122,14 @@ async def delete_session(session_id: SessionIdPath, claims: Claims, state: State
 @router.get("/session/{session_id}/history", response_model=HistoryPage)
 async def session_history(
     session_id: SessionIdPath,
-    claims: Claims,
+    caller: Authenticated,
     state: State,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     before: Cursor = None,
 ) -> HistoryPage:
-    session = await owned_session(state, user_id=claims.sub, session_id=session_id)
+    session = await owned_session(state, user_id=caller.sub, session_id=session_id)
     payload = HistoryRequest(
-        thread_id=session.thread_id, user_id=claims.sub, limit=limit, before=before
+        thread_id=session.thread_id, user_id=caller.sub, limit=limit, before=before
     )
     return await request_model(
         state.nc,

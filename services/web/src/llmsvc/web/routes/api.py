@@ -13,7 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.responses import Response
 
 from llmsvc.web.auth_flow import call_with_refresh
-from llmsvc.web.deps import Ctx, MaybeSession, require_csrf_header
+from llmsvc.web.deps import BrowserAddress, Ctx, MaybeSession, require_csrf_header
 from llmsvc.web.relay import relay_body, relay_stream
 
 __all__ = ["router"]
@@ -45,71 +45,100 @@ class ChatMessage(_Body):
 
 @router.get("/sessions")
 async def list_sessions(
-    ctx: Ctx, session: MaybeSession, limit: Limit = None, cursor: Cursor = None
+    ctx: Ctx,
+    session: MaybeSession,
+    client: BrowserAddress,
+    limit: Limit = None,
+    cursor: Cursor = None,
 ) -> Response:
     upstream = await call_with_refresh(
         ctx.refresher,
         session,
         lambda token: ctx.gateway.list_sessions(token, limit=limit, cursor=cursor),
+        client=client,
     )
     return relay_body(upstream, ctx.cookies)
 
 
 @router.post("/sessions")
-async def create_session(ctx: Ctx, session: MaybeSession, body: NewSession) -> Response:
+async def create_session(
+    ctx: Ctx, session: MaybeSession, client: BrowserAddress, body: NewSession
+) -> Response:
     name = body.name.strip() if body.name and body.name.strip() else None
     upstream = await call_with_refresh(
-        ctx.refresher, session, lambda token: ctx.gateway.create_session(token, name=name)
+        ctx.refresher,
+        session,
+        lambda token: ctx.gateway.create_session(token, name=name),
+        client=client,
     )
     return relay_body(upstream, ctx.cookies)
 
 
 @router.patch("/sessions/{session_id}")
-async def rename_session(ctx: Ctx, session: MaybeSession, session_id: Id, body: Rename) -> Response:
+async def rename_session(
+    ctx: Ctx, session: MaybeSession, client: BrowserAddress, session_id: Id, body: Rename
+) -> Response:
     upstream = await call_with_refresh(
         ctx.refresher,
         session,
         lambda token: ctx.gateway.rename_session(token, session_id, name=body.name),
+        client=client,
     )
     return relay_body(upstream, ctx.cookies)
 
 
 @router.delete("/sessions/{session_id}")
-async def delete_session(ctx: Ctx, session: MaybeSession, session_id: Id) -> Response:
+async def delete_session(
+    ctx: Ctx, session: MaybeSession, client: BrowserAddress, session_id: Id
+) -> Response:
     upstream = await call_with_refresh(
-        ctx.refresher, session, lambda token: ctx.gateway.delete_session(token, session_id)
+        ctx.refresher,
+        session,
+        lambda token: ctx.gateway.delete_session(token, session_id),
+        client=client,
     )
     return relay_body(upstream, ctx.cookies)
 
 
 @router.get("/sessions/{session_id}/history")
 async def history(
-    ctx: Ctx, session: MaybeSession, session_id: Id, limit: Limit = None, before: Cursor = None
+    ctx: Ctx,
+    session: MaybeSession,
+    client: BrowserAddress,
+    session_id: Id,
+    limit: Limit = None,
+    before: Cursor = None,
 ) -> Response:
     upstream = await call_with_refresh(
         ctx.refresher,
         session,
         lambda token: ctx.gateway.history(token, session_id, limit=limit, before=before),
+        client=client,
     )
     return relay_body(upstream, ctx.cookies)
 
 
 @router.post("/chat")
-async def chat(ctx: Ctx, session: MaybeSession, body: ChatMessage) -> Response:
+async def chat(
+    ctx: Ctx, session: MaybeSession, client: BrowserAddress, body: ChatMessage
+) -> Response:
     upstream = await call_with_refresh(
         ctx.refresher,
         session,
         lambda token: ctx.gateway.start_chat(
             token, message=body.message, session_id=body.session_id
         ),
+        client=client,
     )
     return await relay_stream(upstream, ctx.cookies)
 
 
 @router.post("/runs/{run_id}/cancel")
-async def cancel_run(ctx: Ctx, session: MaybeSession, run_id: Id) -> Response:
+async def cancel_run(
+    ctx: Ctx, session: MaybeSession, client: BrowserAddress, run_id: Id
+) -> Response:
     upstream = await call_with_refresh(
-        ctx.refresher, session, lambda token: ctx.gateway.cancel_run(token, run_id)
+        ctx.refresher, session, lambda token: ctx.gateway.cancel_run(token, run_id), client=client
     )
     return relay_body(upstream, ctx.cookies)
 
@@ -118,6 +147,7 @@ async def cancel_run(ctx: Ctx, session: MaybeSession, run_id: Id) -> Response:
 async def run_events(
     ctx: Ctx,
     session: MaybeSession,
+    client: BrowserAddress,
     run_id: Id,
     last_event_id: Annotated[str | None, Header(max_length=100)] = None,
 ) -> Response:
@@ -125,5 +155,6 @@ async def run_events(
         ctx.refresher,
         session,
         lambda token: ctx.gateway.run_events(token, run_id, last_event_id=last_event_id),
+        client=client,
     )
     return await relay_stream(upstream, ctx.cookies)

@@ -138,13 +138,13 @@ async def logout(request: Request, ctx: Ctx, session: MaybeSession, csrf: str = 
         # A link from elsewhere must not log the user out: ask first.
         return render_page(request, ctx, "logout.html", session)
     if session is not None and session.access_token:
-        await _revoke(ctx, session)
+        await _revoke(ctx, session, client=_client(request))
     response = RedirectResponse("/web/", status_code=303)
     ctx.cookies.clear(response)
     return response
 
 
-async def _revoke(ctx: WebContext, session: WebSession) -> None:
+async def _revoke(ctx: WebContext, session: WebSession, *, client: str | None) -> None:
     """Best effort: the cookie goes whatever the gateway says."""
     assert session.access_token is not None
     try:
@@ -152,7 +152,7 @@ async def _revoke(ctx: WebContext, session: WebSession) -> None:
         if reply.status_code == 401 and session.refresh_token:
             # An expired access token: rotate once, so the refresh token that is
             # revoked is the live one.
-            pair = await ctx.refresher.refresh(session.refresh_token)
+            pair = await ctx.refresher.refresh(session.refresh_token, client=client)
             await ctx.gateway.logout(pair.access_token, refresh_token=pair.refresh_token)
     except (GatewayError, GatewayUnavailable) as exc:
         log.info("logout at the gateway failed", error=str(exc))

@@ -1,0 +1,83 @@
+"""JSON values in a NATS KV bucket, changed by compare-and-set with a per-message TTL:
+what the abuse limits and the per-user quotas count in, shared by every replica.
+
+`change(key, fn)` reads the entry, lets `fn` decide the new value, and writes it only
+if nobody wrote in between (the expected last sequence of the key's subject); on a
+collision it reads again and asks `fn` again. Each write renews the entry's TTL.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import orjson
+from nats.js import JetStreamContext
+from nats.js.api import Header
+from nats.js.errors import APIError, KeyDeletedError, KeyNotFoundError
+from nats.js.kv import KeyValue
+
+__all__ = ["Contended", "JsonEntries"]
+
+T = TypeVar("T")
+State = dict[str, Any]
+
+_WRONG_LAST_SEQUENCE = (10071, 10164)
+
+
+class Contended(Exception):
+    """Too many writers at once on one key: nothing was written."""
+
+
+class JsonEntries:
+    def __init__(self, js: JetStreamContext, kv: KeyValue, bucket: str) -> None:
+        self._js = js
+        self._kv = kv
+        self._bucket = bucket
+
+    async def get(self, key: str) -> tuple[State, int] | None:
+        """The entry's value and revision, or None if there is none (or it expired)."""
+        try:
+            entry = await self._kv.get(key)
+        except (KeyNotFoundError, KeyDeletedError):
+            return None
+        if not entry.value or entry.revision is None:
+            return None
+        value = orjson.loads(entry.value)
+        return (value if isinstance(value, dict) else {}), entry.revision
+
+    async def change(
+        self,
+        key: str,
+        fn: Callable[[State], tuple[State | None, T]],
+        *,
+        ttl_s: int,
+        tries: int = 8,
+    ) -> T:
+        """Apply `fn` to the current value (`{}` if none): it returns the value to write
+        (None: write nothing) and the result to return."""
+        for _ in range(tries):
+            current = await self.get(key)
+            state, revision = current if current is not None else ({}, 0)
+            new_state, result = fn(dict(state))
+            if new_state is None:
+                return result
+            try:
+                await self._js.publish(
+                    f"$KV.{self._bucket}.{key}",
+                    orjson.dumps(new_state),
+                    headers={Header.EXPECTED_LAST_SUBJECT_SEQUENCE: str(revision)},
+                    msg_ttl=max(1, ttl_s),
+                )
+            except APIError as exc:
+                if exc.err_code in _WRONG_LAST_SEQUENCE:
+                    continue  # another replica wrote meanwhile: decide again on its value
+                raise
+            return result
+        raise Contended(key)
+
+    async def purge(self, key: str) -> None:
+        try:
+            await self._kv.purge(key)
+        except KeyNotFoundError:
+            pass
