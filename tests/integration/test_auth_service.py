@@ -18,15 +18,13 @@ from llmsvc.auth.app import create_app
 from llmsvc.auth.settings import AuthSettings
 from llmsvc.auth.signing_keys import SigningKeys
 from llmsvc.common import subjects
+from llmsvc.common.clients import AuthClient
 from llmsvc.common.contracts.auth import (
     ApiKeyCreateRequest,
-    ApiKeyOwner,
     ApiKeyVerifyRequest,
-    JwksRequest,
     LoginAttempt,
     LoginRequest,
     LogoutRequest,
-    NewApiKey,
     RefreshRequest,
     RegisterAttempt,
     RegisterRequest,
@@ -36,7 +34,7 @@ from llmsvc.common.contracts.auth import (
 )
 from llmsvc.common.envelope import Envelope
 from llmsvc.common.errors import Conflict, NotFound, RateLimited, Unauthorized
-from llmsvc.common.nats_client import request, request_model
+from llmsvc.common.nats_client import request
 from llmsvc.common.tokens import AccessClaims, TokenAudience, TokenVerifier
 
 pytestmark = pytest.mark.integration
@@ -68,23 +66,21 @@ async def settings(infra: Infra, db_prefix: str) -> AsyncIterator[AuthSettings]:
 
 async def register(nc: NATS, email: str = "ada@example.com", name: str = "Ada") -> User:
     req = RegisterRequest(name=name, email=email, password=PASSWORD)
-    return await request_model(nc, subjects.AUTH_REGISTER, req, User)
+    return await AuthClient(nc).register(req)
 
 
 async def login(nc: NATS, email: str = "ada@example.com", password: str = PASSWORD) -> TokenPair:
     req = LoginRequest(email=email, password=password)
-    return await request_model(nc, subjects.AUTH_LOGIN, req, TokenPair)
+    return await AuthClient(nc).login(req)
 
 
 async def refresh(nc: NATS, token: str) -> TokenPair:
-    return await request_model(
-        nc, subjects.AUTH_REFRESH, RefreshRequest(refresh_token=token), TokenPair
-    )
+    return await AuthClient(nc).refresh(RefreshRequest(refresh_token=token))
 
 
 async def verified(nc: NATS, token: str) -> AccessClaims:
     """The token's claims, checked as a gateway does: with the keys auth publishes."""
-    keys = await request(nc, subjects.AUTH_JWKS, JwksRequest())
+    keys = await AuthClient(nc).signing_keys()
     audience = TokenAudience(issuer="llmsvc-auth", audience="llmsvc-api")
     return TokenVerifier.from_jwks(keys, audience=audience).verify(token)
 
@@ -115,9 +111,7 @@ async def test_register_returns_the_user_without_any_hash(
 
 async def test_user_get(settings: AuthSettings, nc: NATS) -> None:
     user = await register(nc)
-    got = await request_model(
-        nc, subjects.AUTH_USER_GET, UserGetRequest(user_id=user.user_id), User
-    )
+    got = await AuthClient(nc).user(UserGetRequest(user_id=user.user_id))
     assert got == user
     with pytest.raises(NotFound) as caught:
         await request(nc, subjects.AUTH_USER_GET, UserGetRequest(user_id="nobody"))
@@ -393,9 +387,7 @@ async def test_rotation_does_not_extend_a_logins_absolute_lifetime(
     await register(nc)
     pair = await login(nc)
     first = await verified(nc, pair.access_token)
-    pair = await request_model(
-        nc, subjects.AUTH_REFRESH, RefreshRequest(refresh_token=pair.refresh_token), TokenPair
-    )
+    pair = await refresh(nc, pair.refresh_token)
     # The same login (family) goes on in the new access token.
     assert (await verified(nc, pair.access_token)).sid == first.sid != ""
     await asyncio.sleep(2.1)
@@ -455,13 +447,11 @@ async def test_api_keys_are_stored_as_hashes_and_bounded_per_user(
 ) -> None:
     user = await register(nc)
     create = ApiKeyCreateRequest(user_id=user.user_id, name="bot")
-    made = await request_model(nc, subjects.AUTH_API_KEYS_CREATE, create, NewApiKey)
+    made = await AuthClient(nc).create_api_key(create)
     stored = await mongo_client[settings.database]["api_keys"].find().to_list()
     assert made.key not in json.dumps(stored, default=str)
     assert stored[0]["key_hash"] == hashlib.sha256(made.key.encode()).hexdigest()
-    owner = await request_model(
-        nc, subjects.AUTH_API_KEYS_VERIFY, ApiKeyVerifyRequest(key=made.key), ApiKeyOwner
-    )
+    owner = await AuthClient(nc).api_key_owner(ApiKeyVerifyRequest(key=made.key))
     assert (owner.user_id, owner.key_id) == (user.user_id, made.key_id)
     for _ in range(settings.max_api_keys_per_user - 1):
         await request(nc, subjects.AUTH_API_KEYS_CREATE, create)
@@ -478,7 +468,7 @@ async def test_an_expired_api_key_is_refused(
 ) -> None:
     user = await register(nc)
     create = ApiKeyCreateRequest(user_id=user.user_id, name="short-lived", expires_in_days=1)
-    made = await request_model(nc, subjects.AUTH_API_KEYS_CREATE, create, NewApiKey)
+    made = await AuthClient(nc).create_api_key(create)
     assert made.expires_at is not None
     await mongo_client[settings.database]["api_keys"].update_one(
         {"_id": made.key_id}, {"$set": {"expires_at": made.created_at}}

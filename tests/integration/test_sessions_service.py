@@ -15,6 +15,7 @@ from nats.js.api import DeliverPolicy
 from pymongo import AsyncMongoClient
 
 from llmsvc.common import subjects
+from llmsvc.common.clients import SessionsClient
 from llmsvc.common.contracts.sessions import (
     DEFAULT_SESSION_NAME,
     CreateSession,
@@ -30,7 +31,7 @@ from llmsvc.common.contracts.sessions import (
 )
 from llmsvc.common.envelope import Envelope
 from llmsvc.common.errors import BadRequest, NotFound, Unavailable
-from llmsvc.common.nats_client import request, request_model
+from llmsvc.common.nats_client import request
 from llmsvc.sessions.app import create_app
 from llmsvc.sessions.flows import finish_unfinished_deletions
 from llmsvc.sessions.repository import SessionRepository
@@ -66,19 +67,19 @@ async def settings(infra: Infra, db_prefix: str) -> AsyncIterator[SessionsSettin
 
 async def create(nc: NATS, user_id: str = ALICE, name: str | None = None) -> Session:
     req = CreateSession(user_id=user_id, name=name)
-    return await request_model(nc, subjects.SESSIONS_CREATE, req, Session)
+    return await SessionsClient(nc).create(req)
 
 
 async def get(nc: NATS, session_id: str, user_id: str = ALICE) -> Session:
     req = GetSession(user_id=user_id, session_id=session_id)
-    return await request_model(nc, subjects.SESSIONS_GET, req, Session)
+    return await SessionsClient(nc).get(req)
 
 
 async def list_page(
     nc: NATS, user_id: str = ALICE, limit: int = 20, cursor: str | None = None
 ) -> SessionPage:
     req = ListSessions(user_id=user_id, limit=limit, cursor=cursor)
-    return await request_model(nc, subjects.SESSIONS_LIST, req, SessionPage)
+    return await SessionsClient(nc).list(req)
 
 
 async def list_ids(nc: NATS, user_id: str = ALICE) -> list[str]:
@@ -174,19 +175,14 @@ async def test_touch_and_rename_move_a_session_to_the_top(
     await asyncio.sleep(0.005)
     assert await list_ids(nc) == [c.session_id, b.session_id, a.session_id]
 
-    touched = await request_model(
-        nc, subjects.SESSIONS_TOUCH, TouchSession(user_id=ALICE, session_id=a.session_id), Session
-    )
+    touched = await SessionsClient(nc).touch(TouchSession(user_id=ALICE, session_id=a.session_id))
     assert touched.updated_at > a.updated_at
     assert touched.name == "a"
     assert await list_ids(nc) == [a.session_id, c.session_id, b.session_id]
     await asyncio.sleep(0.005)
 
-    renamed = await request_model(
-        nc,
-        subjects.SESSIONS_UPDATE,
-        UpdateSession(user_id=ALICE, session_id=b.session_id, name=" Lisbon plans "),
-        Session,
+    renamed = await SessionsClient(nc).update(
+        UpdateSession(user_id=ALICE, session_id=b.session_id, name=" Lisbon plans ")
     )
     assert renamed.name == "Lisbon plans" and renamed.title_source == "user"
     assert renamed.updated_at > b.updated_at
@@ -339,22 +335,15 @@ async def test_the_automatic_title_never_replaces_a_name_the_user_chose(
     )
     assert (titled["name"], titled["title_source"]) == ("Trip to Lisbon", "auto")
     # Another user's session is not titled.
-    other = await request(
-        nc,
-        subjects.SESSIONS_TITLE,
-        SetAutoTitle(user_id=BOB, session_id=unnamed.session_id, title="Mine now"),
+    other = await SessionsClient(nc).set_auto_title(
+        SetAutoTitle(user_id=BOB, session_id=unnamed.session_id, title="Mine now")
     )
     assert other is None
-    await request_model(
-        nc,
-        subjects.SESSIONS_UPDATE,
-        UpdateSession(user_id=ALICE, session_id=unnamed.session_id, name="Porto"),
-        Session,
+    await SessionsClient(nc).update(
+        UpdateSession(user_id=ALICE, session_id=unnamed.session_id, name="Porto")
     )
-    late = await request(
-        nc,
-        subjects.SESSIONS_TITLE,
-        SetAutoTitle(user_id=ALICE, session_id=unnamed.session_id, title="Something else"),
+    late = await SessionsClient(nc).set_auto_title(
+        SetAutoTitle(user_id=ALICE, session_id=unnamed.session_id, title="Something else")
     )
     assert late is None
     assert (await get(nc, unnamed.session_id)).name == "Porto"

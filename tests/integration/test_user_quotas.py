@@ -58,7 +58,9 @@ async def test_runs_at_once_hold_across_concurrent_gateways(nc: NATS) -> None:
 
 
 async def test_a_run_whose_worker_vanished_stops_counting(nc: NATS) -> None:
-    gateway = await quotas(nc, QuotaLimits(active_runs=1, runs_per_minute=0, tokens_per_day=0))
+    now = [time.time()]
+    limits = QuotaLimits(active_runs=1, runs_per_minute=0, tokens_per_day=0)
+    gateway = await quotas(nc, limits, now)
     locks = await RunLocks.open(nc.jetstream(), ttl_s=60)
     crashed_run, crashed_session = new_id(), new_id()
     await locks.acquire(crashed_session, crashed_run)
@@ -67,8 +69,13 @@ async def test_a_run_whose_worker_vanished_stops_counting(nc: NATS) -> None:
     await locks.acquire(session_id, run_id)
     with pytest.raises(RateLimited):
         await gateway.admit_run("u1", run_id, session_id, still_running=locks.holds)
-    # Its lock expired (here: released) without the quota hearing of it.
+    # Its lock expired (here: released) without the quota hearing of it. A run admitted
+    # a moment ago may just not have its lock yet, so it still counts for a while...
     await locks.release(crashed_session, crashed_run)
+    with pytest.raises(RateLimited):
+        await gateway.admit_run("u1", run_id, session_id, still_running=locks.holds)
+    # ...and then no longer.
+    now[0] += 31
     await gateway.admit_run("u1", run_id, session_id, still_running=locks.holds)
     assert list((await gateway.usage("u1"))["active"]) == [run_id]
 

@@ -58,12 +58,6 @@ async def request(nc: NATS, subject: str, payload: BaseModel, *, timeout_s: floa
     return Envelope.model_validate_json(msg.data).unwrap()
 
 
-async def request_model(
-    nc: NATS, subject: str, payload: BaseModel, reply_model: type[M], *, timeout_s: float = 10.0
-) -> M:
-    return reply_model.model_validate(await request(nc, subject, payload, timeout_s=timeout_s))
-
-
 def validation_error(exc: ValidationError) -> ValidationFailed:
     fields = [
         {"loc": [str(p) for p in e["loc"]], "msg": e["msg"], "type": e["type"]}

@@ -3,12 +3,13 @@ consumption): runs at once, runs per minute, model tokens per day, new conversat
 per hour.
 
 Each user has one entry in the `user_quotas` KV bucket holding all of it:
-`{active: {run_id: session_id}, m, r, d, t, h, c}`, the minute `m` and its run count
+`{active: {run_id: [session_id, admitted_at]}, m, r, d, t, h, c}`, the minute `m` and its run count
 `r`, the UTC day `d` and its token count `t`, the hour `h` and its new conversations
 `c`. A gateway admits a run with one read and one compare-and-set write; the worker
 that ran it takes it off and adds the tokens it used the same way. A run whose worker
 died is not counted forever: when a user is at the limit of runs at once, runs whose
-conversation lock no longer names them are dropped first.
+conversation lock no longer names them are dropped first (only runs admitted more than
+`_SETTLE_S` ago: a run's lock is taken together with its admission).
 
 A limit of 0 means no limit. Refusals are `RateLimited` (429 with `Retry-After`);
 nothing already running is touched.
@@ -44,6 +45,8 @@ DAY_S = 86_400
 _ENTRY_TTL_S = 2 * DAY_S
 #: A user at the limit of runs at once is told to try again after this long.
 _BUSY_RETRY_S = 5
+#: A run admitted this recently may not hold its conversation's lock yet.
+_SETTLE_S = 30.0
 
 
 @dataclass(frozen=True)
@@ -87,19 +90,10 @@ class UserQuotas:
     async def admit_run(
         self, user_id: str, run_id: str, session_id: str, *, still_running: StillRunning
     ) -> None:
-        """Count a run that is about to start, or raise RateLimited."""
+        """Count a run that is about to start, or raise RateLimited. One read and one
+        write unless the user is at the limit of runs at once."""
         limits = self.limits
         key = self._key(user_id)
-        for _ in range(2):  # a second time after dropping runs that ended unannounced
-            current = await self._entries.get(key)
-            state = current[0] if current is not None else {}
-            active: dict[str, str] = dict(state.get("active") or {})
-            if 0 < limits.active_runs <= len(active):
-                gone = await _ended(active, still_running)
-                if gone:
-                    await self._drop(key, gone)
-                    continue
-            break
 
         def admit(state: State) -> tuple[State, None]:
             now = self._clock()
@@ -118,17 +112,29 @@ class UserQuotas:
                 )
             active = dict(state.get("active") or {})
             if limits.active_runs and len(active) >= limits.active_runs:
-                raise RateLimited(
-                    f"at most {limits.active_runs} runs at once; wait for one to finish",
-                    retry_after_s=_BUSY_RETRY_S,
-                )
-            active[run_id] = session_id
+                raise _AtLimit(active)
+            active[run_id] = [session_id, now]
             return {**state, "active": active, "m": minute, "r": runs + 1}, None
 
-        try:
-            await self._entries.change(key, admit, ttl_s=_ENTRY_TTL_S)
-        except Contended:
-            log.warning("quota_contended", user_id=user_id)  # let it through
+        for attempt in range(2):
+            try:
+                await self._entries.change(key, admit, ttl_s=_ENTRY_TTL_S)
+                return
+            except _AtLimit as busy:
+                # Runs whose worker died without saying so: drop them and try again.
+                settled = {
+                    r: v[0] for r, v in busy.active.items() if v[1] < self._clock() - _SETTLE_S
+                }
+                gone = await _ended(settled, still_running) if attempt == 0 else set()
+                if not gone:
+                    raise RateLimited(
+                        f"at most {limits.active_runs} runs at once; wait for one to finish",
+                        retry_after_s=_BUSY_RETRY_S,
+                    ) from None
+                await self._drop(key, gone)
+            except Contended:
+                log.warning("quota_contended", user_id=user_id)  # let it through
+                return
 
     async def run_ended(self, user_id: str, run_id: str, *, tokens: int = 0) -> None:
         """Take a run off the user's count and add the model tokens it used."""
@@ -183,6 +189,12 @@ class UserQuotas:
 
     def _key(self, user_id: str) -> str:
         return f"{self._namespace}.{hashed(user_id)[:40]}"
+
+
+class _AtLimit(Exception):
+    def __init__(self, active: dict[str, list[Any]]) -> None:
+        super().__init__("at the limit of runs at once")
+        self.active = active
 
 
 async def _ended(active: dict[str, str], still_running: StillRunning) -> set[str]:

@@ -30,6 +30,7 @@ from llmsvc.agent_worker.titles import Titler
 from llmsvc.agent_worker.tools import builtin_tools
 from llmsvc.agent_worker.tools.mcp import McpToolset
 from llmsvc.common import subjects
+from llmsvc.common.clients import SessionsClient
 from llmsvc.common.contracts.agent import HistoryRequest
 from llmsvc.common.logging import get_logger
 from llmsvc.common.models import ModelSpec
@@ -110,7 +111,7 @@ async def lifespan(settings: WorkerSettings) -> AsyncIterator[WorkerState]:
     await mcp.load_missing()
     catalog = settings.catalog()
     models = {spec.id: build_model(settings, http_client, spec) for spec in catalog.models}
-    titler = Titler(nc)
+    titler = Titler(SessionsClient(nc))
 
     def tools() -> list[BaseTool]:
         return [*builtins, *mcp.tools]

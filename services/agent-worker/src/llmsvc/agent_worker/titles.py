@@ -10,13 +10,11 @@ import re
 
 from langchain_core.messages import HumanMessage, SystemMessage
 from langchain_openai import ChatOpenAI
-from nats.aio.client import Client as NATS
 
-from llmsvc.common import subjects
+from llmsvc.common.clients import SessionsClient
 from llmsvc.common.contracts.agent import RunJob
 from llmsvc.common.contracts.sessions import SetAutoTitle
 from llmsvc.common.logging import get_logger
-from llmsvc.common.nats_client import request
 
 log = get_logger(__name__)
 
@@ -53,9 +51,8 @@ async def suggest_title(model: ChatOpenAI, question: str, answer: str) -> str | 
 class Titler:
     """Titles conversations in the background; `close()` waits for none of them."""
 
-    def __init__(self, nc: NATS, *, rpc_timeout_s: float = 10.0) -> None:
-        self._nc = nc
-        self._rpc_timeout_s = rpc_timeout_s
+    def __init__(self, sessions: SessionsClient) -> None:
+        self._sessions = sessions
         self._tasks: set[asyncio.Task[None]] = set()
 
     def title_later(self, model: ChatOpenAI, job: RunJob, answer: str) -> None:
@@ -69,11 +66,8 @@ class Titler:
                 title = await suggest_title(model, job.message, answer)
                 if title is None:
                     return
-                await request(
-                    self._nc,
-                    subjects.SESSIONS_TITLE,
-                    SetAutoTitle(user_id=job.user_id, session_id=job.session_id, title=title),
-                    timeout_s=self._rpc_timeout_s,
+                await self._sessions.set_auto_title(
+                    SetAutoTitle(user_id=job.user_id, session_id=job.session_id, title=title)
                 )
         except Exception as exc:  # the default name stays; nothing else depends on it
             log.warning("title_failed", session_id=job.session_id, error=repr(exc))

@@ -10,9 +10,12 @@ import math
 
 from llmsvc.auth.settings import AuthSettings
 from llmsvc.common.errors import RateLimited
+from llmsvc.common.logging import get_logger
 from llmsvc.common.throttle import Limit, Throttle
 
 UNKNOWN_ADDRESS = "unknown"
+
+log = get_logger(__name__)
 
 
 class AbuseLimits:
@@ -69,4 +72,5 @@ class AbuseLimits:
 def _refuse_if(waits: list[float | None], message: str) -> None:
     longest = max((w for w in waits if w is not None), default=None)
     if longest is not None:
+        log.warning("throttled", reason=message, retry_after_s=math.ceil(longest))
         raise RateLimited(message, retry_after_s=math.ceil(longest))

@@ -104,17 +104,17 @@ class AuthService:
         user = await self._users.by_email(req.email)
         if user is None:
             await self._passwords.burn(req.password)
-            await self._login_failed(req.email, address)
+            await self._login_failed(req.email, address, user_id=None)
         matches, new_hash = await self._passwords.verify(req.password, user.password_hash)
         if not matches:
-            await self._login_failed(req.email, address)
+            await self._login_failed(req.email, address, user_id=user.user_id)
         if self._limits is not None:
             await self._limits.login_succeeded(req.email, address)
         if new_hash is not None:
             # The hashing parameters changed since this password was stored.
             await self._users.set_password_hash(user.user_id, new_hash)
         pair, _ = await self._new_session(user)
-        log.info("user_logged_in", user_id=user.user_id)
+        log.info("user_logged_in", user_id=user.user_id, client_address=address)
         return pair
 
     async def refresh(self, req: RefreshRequest) -> TokenPair:
@@ -251,7 +251,11 @@ class AuthService:
         )
         return pair, session
 
-    async def _login_failed(self, email: str, address: str | None) -> NoReturn:
+    async def _login_failed(
+        self, email: str, address: str | None, *, user_id: str | None
+    ) -> NoReturn:
+        # Who (the account, if there is one; never the email or password) and from where.
+        log.info("login_failed", user_id=user_id, client_address=address)
         if self._limits is not None:
             await self._limits.login_failed(email, address)
         raise _invalid_credentials()

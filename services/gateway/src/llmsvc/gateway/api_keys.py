@@ -11,13 +11,10 @@ from __future__ import annotations
 import hashlib
 import time
 
-from nats.aio.client import Client as NATS
-
-from llmsvc.common import subjects
+from llmsvc.common.clients import AuthClient
 from llmsvc.common.contracts.auth import ApiKeyOwner, ApiKeyVerifyRequest
 from llmsvc.common.errors import Unauthorized
 from llmsvc.common.ids import utcnow
-from llmsvc.common.nats_client import request_model
 from llmsvc.common.token_denylist import TokenDenylist
 
 __all__ = ["ApiKeyResolver"]
@@ -27,13 +24,10 @@ _MAX_KEY_CHARS = 256
 
 
 class ApiKeyResolver:
-    def __init__(
-        self, nc: NATS, denylist: TokenDenylist, *, cache_s: float, timeout_s: float
-    ) -> None:
-        self._nc = nc
+    def __init__(self, auth: AuthClient, denylist: TokenDenylist, *, cache_s: float) -> None:
+        self._auth = auth
         self._denylist = denylist
         self._cache_s = cache_s
-        self._timeout_s = timeout_s
         self._owners: dict[str, tuple[ApiKeyOwner, float]] = {}
 
     async def owner(self, key: str) -> ApiKeyOwner:
@@ -43,13 +37,7 @@ class ApiKeyResolver:
         now = time.monotonic()
         remembered = self._owners.get(digest)
         if remembered is None or now - remembered[1] >= self._cache_s:
-            owner = await request_model(
-                self._nc,
-                subjects.AUTH_API_KEYS_VERIFY,
-                ApiKeyVerifyRequest(key=key),
-                ApiKeyOwner,
-                timeout_s=self._timeout_s,
-            )
+            owner = await self._auth.api_key_owner(ApiKeyVerifyRequest(key=key))
             if len(self._owners) >= _MAX_REMEMBERED:
                 self._owners.clear()
             remembered = self._owners[digest] = (owner, now)

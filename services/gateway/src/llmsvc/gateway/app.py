@@ -7,6 +7,7 @@ from fastapi import FastAPI
 from prometheus_client import start_http_server
 from pymongo import AsyncMongoClient
 
+from llmsvc.common.clients import AgentClient, AuthClient, SessionsClient
 from llmsvc.common.nats_client import connect_nats
 from llmsvc.common.run_cancels import RunCancels
 from llmsvc.common.run_lock import RunLocks
@@ -36,11 +37,9 @@ def create_app(settings: GatewaySettings) -> FastAPI:
         denylist = await TokenDenylist.open(js)
         quotas = await UserQuotas.open(js, settings.quota_limits, namespace=settings.mongo_db)
         await denylist.start()
+        auth = AuthClient(nc, timeout_s=settings.rpc_timeout_s)
         token_keys = TokenKeys(
-            nc,
-            audience=settings.token_audience,
-            leeway_s=settings.jwt_leeway_s,
-            timeout_s=settings.rpc_timeout_s,
+            auth, audience=settings.token_audience, leeway_s=settings.jwt_leeway_s
         )
         await token_keys.start()
         session_cache = SessionCache(nc)
@@ -57,9 +56,10 @@ def create_app(settings: GatewaySettings) -> FastAPI:
             denylist=denylist,
             token_keys=token_keys,
             quotas=quotas,
-            api_keys=ApiKeyResolver(
-                nc, denylist, cache_s=settings.api_key_cache_s, timeout_s=settings.rpc_timeout_s
-            ),
+            api_keys=ApiKeyResolver(auth, denylist, cache_s=settings.api_key_cache_s),
+            auth=auth,
+            sessions=SessionsClient(nc, timeout_s=settings.rpc_timeout_s),
+            agent=AgentClient(nc, timeout_s=settings.rpc_timeout_s),
             session_cache=session_cache,
             models=settings.catalog(),
             trusted_proxies=parse_networks(settings.trusted_proxies),

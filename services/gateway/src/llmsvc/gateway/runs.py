@@ -18,7 +18,6 @@ from llmsvc.common.contracts.sessions import CreateSession, GetSession, Session,
 from llmsvc.common.errors import Conflict, NotFound, Unavailable
 from llmsvc.common.ids import new_id, utcnow
 from llmsvc.common.logging import get_logger
-from llmsvc.common.nats_client import request_model
 from llmsvc.common.streams import RUN_EVENTS_CONSUMER_IDLE_S
 from llmsvc.gateway.metrics import (
     EVENT_STREAMS_OPEN,
@@ -36,17 +35,12 @@ async def resolve_session(
 ) -> Session:
     """The conversation a message goes to: a new one without `session_id`, else the
     caller's own (from the cache of checked sessions when this gateway has one)."""
-    timeout = state.settings.rpc_timeout_s
     if session_id is None:
         await state.quotas.admit_conversation(user_id)
         # A provisional name, which the automatic title replaces after the first reply.
         name = " ".join(first_message.split())[:60] or None
-        session = await request_model(
-            state.nc,
-            subjects.SESSIONS_CREATE,
-            CreateSession(user_id=user_id, name=name, title_source="default"),
-            Session,
-            timeout_s=timeout,
+        session = await state.sessions.create(
+            CreateSession(user_id=user_id, name=name, title_source="default")
         )
     else:
         cached = state.session_cache.get(user_id=user_id, session_id=session_id)
@@ -59,13 +53,7 @@ async def resolve_session(
 
 async def owned_session(state: GatewayState, *, user_id: str, session_id: str) -> Session:
     """The session if `user_id` owns it; another user's is a 404, like a missing one."""
-    return await request_model(
-        state.nc,
-        subjects.SESSIONS_GET,
-        GetSession(user_id=user_id, session_id=session_id),
-        Session,
-        timeout_s=state.settings.rpc_timeout_s,
-    )
+    return await state.sessions.get(GetSession(user_id=user_id, session_id=session_id))
 
 
 def new_job(
@@ -90,25 +78,31 @@ def new_job(
 async def start_run(state: GatewayState, *, session: Session, job: RunJob) -> None:
     """Publish `job` for `session`; 409 if the conversation already has an active run,
     429 if the user's quotas refuse it."""
-    holder = await state.locks.acquire(session.session_id, job.run_id)
-    if holder is not None:
-        RUNS_REJECTED.labels("run_active").inc()
-        raise Conflict(
-            "this conversation already has a run in progress", code="run_active", run_id=holder
-        )
-    try:
-        await state.quotas.admit_run(
+    # The conversation's lock and the user's quotas are asked at once (two round trips
+    # to NATS each); whichever refuses, the other is given back.
+    locked, admitted = await asyncio.gather(
+        state.locks.acquire(session.session_id, job.run_id),
+        state.quotas.admit_run(
             job.user_id, job.run_id, session.session_id, still_running=state.locks.holds
-        )
-    except BaseException:
-        await state.locks.release(session.session_id, job.run_id)
+        ),
+        return_exceptions=True,
+    )
+    if locked is not None or admitted is not None:
+        await _give_back(state, job, locked=locked is None, admitted=admitted is None)
+        if isinstance(locked, BaseException):
+            raise locked
+        if isinstance(locked, str):
+            RUNS_REJECTED.labels("run_active").inc()
+            raise Conflict(
+                "this conversation already has a run in progress", code="run_active", run_id=locked
+            )
         RUNS_REJECTED.labels("quota").inc()
-        raise
+        assert isinstance(admitted, BaseException)
+        raise admitted
     try:
         await _publish_job(state, job)
     except Exception as exc:
-        await state.locks.release(session.session_id, job.run_id)
-        await state.quotas.run_ended(job.user_id, job.run_id)
+        await _give_back(state, job, locked=True, admitted=True)
         RUNS_REJECTED.labels("queue_unavailable").inc()
         raise Unavailable("could not queue the run; try again") from exc
     RUNS_STARTED.inc()
@@ -116,6 +110,14 @@ async def start_run(state: GatewayState, *, session: Session, job: RunJob) -> No
     touch = asyncio.create_task(_touch(state, session))
     _background.add(touch)
     touch.add_done_callback(_background.discard)
+
+
+async def _give_back(state: GatewayState, job: RunJob, *, locked: bool, admitted: bool) -> None:
+    with contextlib.suppress(Exception):
+        if locked:
+            await state.locks.release(job.session_id, job.run_id)
+        if admitted:
+            await state.quotas.run_ended(job.user_id, job.run_id)
 
 
 async def _publish_job(state: GatewayState, job: RunJob, attempts: int = 3) -> None:
@@ -141,12 +143,8 @@ _background: set[asyncio.Task[None]] = set()
 
 async def _touch(state: GatewayState, session: Session) -> None:
     try:
-        await request_model(
-            state.nc,
-            subjects.SESSIONS_TOUCH,
-            TouchSession(user_id=session.user_id, session_id=session.session_id),
-            Session,
-            timeout_s=state.settings.rpc_timeout_s,
+        await state.sessions.touch(
+            TouchSession(user_id=session.user_id, session_id=session.session_id)
         )
     except Exception as exc:
         log.warning("session_touch_failed", session_id=session.session_id, error=repr(exc))

@@ -6,6 +6,7 @@ from nats.aio.client import Client as NATS
 from nats.js import JetStreamContext
 from pymongo import AsyncMongoClient
 
+from llmsvc.common.clients import AgentClient, AuthClient, SessionsClient
 from llmsvc.common.models import ModelCatalog
 from llmsvc.common.run_cancels import RunCancels
 from llmsvc.common.run_lock import RunLocks
@@ -30,6 +31,10 @@ class GatewayState:
     token_keys: TokenKeys
     api_keys: ApiKeyResolver
     quotas: UserQuotas
+    #: The services, over NATS.
+    auth: AuthClient
+    sessions: SessionsClient
+    agent: AgentClient
     session_cache: SessionCache
     #: The models on offer (`MODELS`), the first the default.
     models: ModelCatalog

@@ -13,13 +13,9 @@ import contextlib
 import time
 from typing import Any
 
-from nats.aio.client import Client as NATS
-
-from llmsvc.common import subjects
-from llmsvc.common.contracts.auth import JwksRequest
+from llmsvc.common.clients import AuthClient
 from llmsvc.common.errors import ServiceError, Unauthorized, Unavailable
 from llmsvc.common.logging import get_logger
-from llmsvc.common.nats_client import request
 from llmsvc.common.tokens import AccessClaims, TokenAudience, TokenVerifier, UnknownSigningKey
 
 __all__ = ["TokenKeys"]
@@ -30,18 +26,16 @@ log = get_logger(__name__)
 class TokenKeys:
     def __init__(
         self,
-        nc: NATS,
+        auth: AuthClient,
         *,
         audience: TokenAudience,
         leeway_s: int,
-        timeout_s: float = 5.0,
         refresh_s: float = 300.0,
         min_refetch_s: float = 1.0,
     ) -> None:
-        self._nc = nc
+        self._auth = auth
         self._audience = audience
         self._leeway_s = leeway_s
-        self._timeout_s = timeout_s
         self._refresh_s = refresh_s
         self._min_refetch_s = min_refetch_s
         self._verifier: TokenVerifier | None = None
@@ -98,9 +92,7 @@ class TokenKeys:
 
     async def _fetch_locked(self) -> None:
         self._fetched_at = time.monotonic()
-        document = await request(
-            self._nc, subjects.AUTH_JWKS, JwksRequest(), timeout_s=self._timeout_s
-        )
+        document = await self._auth.signing_keys()
         verifier = TokenVerifier.from_jwks(
             document, audience=self._audience, leeway_s=self._leeway_s
         )

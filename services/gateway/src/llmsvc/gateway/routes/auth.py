@@ -5,7 +5,6 @@ from typing import Any
 from fastapi import APIRouter, Response, status
 from fastapi.responses import Response as EmptyResponse
 
-from llmsvc.common import subjects
 from llmsvc.common.contracts.auth import (
     ApiKeyBody,
     ApiKeyCreateRequest,
@@ -27,7 +26,6 @@ from llmsvc.common.contracts.auth import (
     User,
     UserGetRequest,
 )
-from llmsvc.common.nats_client import request, request_model
 from llmsvc.gateway.deps import Authenticated, ClientAddress, SignedIn, State
 from llmsvc.gateway.schemas import IdPath, LogoutBody
 
@@ -39,9 +37,7 @@ KeyIdPath = IdPath
 @router.post("/register", status_code=status.HTTP_201_CREATED, response_model=User)
 async def register(body: RegisterRequest, state: State, address: ClientAddress) -> User:
     attempt = RegisterAttempt(**body.model_dump(), client_address=address)
-    return await request_model(
-        state.nc, subjects.AUTH_REGISTER, attempt, User, timeout_s=state.settings.rpc_timeout_s
-    )
+    return await state.auth.register(attempt)
 
 
 #: Tokens must not be kept by caches or proxies (ASVS 14.3).
@@ -54,9 +50,7 @@ async def login(
 ) -> TokenPair:
     response.headers.update(NO_STORE)
     attempt = LoginAttempt(**body.model_dump(), client_address=address)
-    return await request_model(
-        state.nc, subjects.AUTH_LOGIN, attempt, TokenPair, timeout_s=state.settings.rpc_timeout_s
-    )
+    return await state.auth.login(attempt)
 
 
 @router.post("/refresh", response_model=TokenPair)
@@ -65,9 +59,7 @@ async def refresh(
 ) -> TokenPair:
     response.headers.update(NO_STORE)
     attempt = RefreshAttempt(**body.model_dump(), client_address=address)
-    return await request_model(
-        state.nc, subjects.AUTH_REFRESH, attempt, TokenPair, timeout_s=state.settings.rpc_timeout_s
-    )
+    return await state.auth.refresh(attempt)
 
 
 @router.post("/logout")
@@ -79,9 +71,7 @@ async def logout(caller: SignedIn, state: State, body: LogoutBody | None = None)
         refresh_token=body.refresh_token if body else None,
         access_jti=caller.jti,
     )
-    return await request(
-        state.nc, subjects.AUTH_LOGOUT, payload, timeout_s=state.settings.rpc_timeout_s
-    )
+    return await state.auth.logout(payload)
 
 
 @router.post("/password")
@@ -89,9 +79,7 @@ async def change_password(body: ChangePasswordBody, caller: SignedIn, state: Sta
     """Change the password (the new one passes the same policy as at registration).
     Every other login ends at once, on every gateway; this one stays."""
     payload = ChangePasswordRequest(**body.model_dump(), user_id=caller.sub, family_id=caller.sid)
-    return await request(
-        state.nc, subjects.AUTH_PASSWORD, payload, timeout_s=state.settings.rpc_timeout_s
-    )
+    return await state.auth.change_password(payload)
 
 
 @router.post("/logout-all")
@@ -99,23 +87,12 @@ async def logout_all(caller: SignedIn, state: State) -> Any:
     """End every login of the caller, this one included: refresh tokens, and access
     tokens on every gateway."""
     await state.denylist.revoke(caller.jti, caller.exp)
-    return await request(
-        state.nc,
-        subjects.AUTH_LOGOUT_ALL,
-        LogoutAllRequest(user_id=caller.sub),
-        timeout_s=state.settings.rpc_timeout_s,
-    )
+    return await state.auth.logout_all(LogoutAllRequest(user_id=caller.sub))
 
 
 @router.get("/me", response_model=User)
 async def me(caller: Authenticated, state: State) -> User:
-    return await request_model(
-        state.nc,
-        subjects.AUTH_USER_GET,
-        UserGetRequest(user_id=caller.sub),
-        User,
-        timeout_s=state.settings.rpc_timeout_s,
-    )
+    return await state.auth.user(UserGetRequest(user_id=caller.sub))
 
 
 @router.post("/api-keys", status_code=status.HTTP_201_CREATED, response_model=NewApiKey)
@@ -125,12 +102,8 @@ async def create_api_key(
     """A new API key for programs: `Authorization: Bearer <key>` on the API, with the
     owner's limits. The `key` is in this reply only; store it now."""
     response.headers.update(NO_STORE)
-    return await request_model(
-        state.nc,
-        subjects.AUTH_API_KEYS_CREATE,
-        ApiKeyCreateRequest(**body.model_dump(), user_id=caller.sub),
-        NewApiKey,
-        timeout_s=state.settings.rpc_timeout_s,
+    return await state.auth.create_api_key(
+        ApiKeyCreateRequest(**body.model_dump(), user_id=caller.sub)
     )
 
 
@@ -138,22 +111,11 @@ async def create_api_key(
 async def list_api_keys(caller: SignedIn, state: State) -> ApiKeyList:
     """The caller's API keys, newest first (name, prefix, created, last used; never the
     key itself)."""
-    return await request_model(
-        state.nc,
-        subjects.AUTH_API_KEYS_LIST,
-        ApiKeyListRequest(user_id=caller.sub),
-        ApiKeyList,
-        timeout_s=state.settings.rpc_timeout_s,
-    )
+    return await state.auth.api_keys(ApiKeyListRequest(user_id=caller.sub))
 
 
 @router.delete("/api-keys/{key_id}", status_code=status.HTTP_204_NO_CONTENT)
 async def revoke_api_key(key_id: KeyIdPath, caller: SignedIn, state: State) -> EmptyResponse:
     """Revoke a key: every gateway refuses it within a second."""
-    await request(
-        state.nc,
-        subjects.AUTH_API_KEYS_DELETE,
-        ApiKeyDeleteRequest(user_id=caller.sub, key_id=key_id),
-        timeout_s=state.settings.rpc_timeout_s,
-    )
+    await state.auth.revoke_api_key(ApiKeyDeleteRequest(user_id=caller.sub, key_id=key_id))
     return EmptyResponse(status_code=status.HTTP_204_NO_CONTENT)

@@ -4,7 +4,6 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Response, status
 
-from llmsvc.common import subjects
 from llmsvc.common.contracts.agent import HistoryPage, HistoryRequest
 from llmsvc.common.contracts.sessions import (
     CreateSession,
@@ -15,7 +14,6 @@ from llmsvc.common.contracts.sessions import (
     UpdateSession,
 )
 from llmsvc.common.errors import Forbidden, ValidationFailed
-from llmsvc.common.nats_client import request, request_model
 from llmsvc.gateway.deps import Authenticated, State
 from llmsvc.gateway.runs import owned_session
 from llmsvc.gateway.schemas import CreateSessionBody, IdPath, UpdateSessionBody
@@ -38,9 +36,7 @@ async def create_session(
     payload = CreateSession(
         user_id=caller.sub, name=body.name, model=body.model, instructions=body.instructions
     )
-    session = await request_model(
-        state.nc, subjects.SESSIONS_CREATE, payload, Session, timeout_s=state.settings.rpc_timeout_s
-    )
+    session = await state.sessions.create(payload)
     state.session_cache.put(session)  # its first message usually follows at once
     return session
 
@@ -55,13 +51,7 @@ async def list_my_sessions(
     caller: Authenticated, state: State, limit: Limit = 20, cursor: Cursor = None
 ) -> SessionPage:
     payload = ListSessions(user_id=caller.sub, limit=limit, cursor=cursor)
-    return await request_model(
-        state.nc,
-        subjects.SESSIONS_LIST,
-        payload,
-        SessionPage,
-        timeout_s=state.settings.rpc_timeout_s,
-    )
+    return await state.sessions.list(payload)
 
 
 @router.get("/sessions/user/{user_id}", response_model=SessionPage)
@@ -91,9 +81,7 @@ async def update_session(
         model=body.model,
         instructions=body.instructions,
     )
-    session = await request_model(
-        state.nc, subjects.SESSIONS_UPDATE, payload, Session, timeout_s=state.settings.rpc_timeout_s
-    )
+    session = await state.sessions.update(payload)
     state.session_cache.refresh(session)  # other gateways hear the update
     return session
 
@@ -112,9 +100,7 @@ async def delete_session(
     session_id: SessionIdPath, caller: Authenticated, state: State
 ) -> Response:
     payload = DeleteSession(user_id=caller.sub, session_id=session_id)
-    await request(
-        state.nc, subjects.SESSIONS_DELETE, payload, timeout_s=state.settings.rpc_timeout_s
-    )
+    await state.sessions.delete(payload)
     state.session_cache.forget(session_id)  # other gateways hear the deletion event
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
@@ -131,10 +117,4 @@ async def session_history(
     payload = HistoryRequest(
         thread_id=session.thread_id, user_id=caller.sub, limit=limit, before=before
     )
-    return await request_model(
-        state.nc,
-        subjects.AGENT_HISTORY,
-        payload,
-        HistoryPage,
-        timeout_s=state.settings.rpc_timeout_s,
-    )
+    return await state.agent.history(payload)
