@@ -79,9 +79,13 @@ class TokenKeys:
             return refreshed.verify(token)
 
     async def _refetch(self) -> TokenVerifier | None:
-        """Fetch the set again unless that happened a moment ago (or is happening)."""
+        """Fetch the set again unless that happened a moment ago (or is happening). With
+        no keys yet, every caller tries (one at a time): auth may have just started."""
+        had = self._verifier
         async with self._fetching:
-            if time.monotonic() - self._fetched_at >= self._min_refetch_s:
+            if self._verifier is not had:
+                return self._verifier  # fetched while we waited
+            if had is None or time.monotonic() - self._fetched_at >= self._min_refetch_s:
                 with contextlib.suppress(ServiceError):
                     await self._fetch_locked()
         return self._verifier
