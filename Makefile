@@ -46,6 +46,9 @@ DEV_PROCS := auth sessions worker=$(WORKERS) gateway web
 dev: export TRUSTED_PROXIES := $(or $(TRUSTED_PROXIES),127.0.0.1)
 ifeq ($(strip $(NATS_URL)),)
 DEV_PROCS += nats
+# Our own NATS: every service connects with its own NKey identity and permissions
+# (libs/common broker_permissions), generated into .data/broker on first start.
+dev: export DEV_BROKER := .data/broker
 endif
 ifeq ($(strip $(MONGO_URI)),)
 DEV_PROCS += mongo
@@ -61,6 +64,8 @@ endif
 
 dev: setup
 	@mkdir -p .data/nats .data/mongo
+	@if [ -n "$$DEV_BROKER" ]; then .venv/bin/python -m llmsvc.common.broker_setup "$$DEV_BROKER" \
+	  --port $(DEV_NATS_PORT) --store-dir .data/nats >/dev/null; fi
 	@echo ""
 	@echo "  Chat UI:      http://127.0.0.1:$(WEB_PORT)/web/"
 	@echo "  API:          http://127.0.0.1:$(GATEWAY_PORT)  (docs: /docs)"

@@ -13,6 +13,7 @@ from typing import Any
 
 import httpx
 import nats
+from tests.support.broker import identity_from_env
 
 from bench.procinfo import tree_rss_kib
 from llmsvc.common import subjects
@@ -90,7 +91,7 @@ async def measure(
 
 
 async def _purge_jobs(nats_url: str) -> None:
-    nc = await nats.connect(nats_url)
+    nc = await nats.connect(nats_url, **identity_from_env().connect_options())
     try:
         await nc.jetstream().purge_stream(subjects.AGENT_JOBS_STREAM)
     finally:

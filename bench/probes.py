@@ -13,6 +13,7 @@ from typing import Any
 
 import httpx
 import nats
+from tests.support.broker import identity_from_env
 
 from bench.api import Conversation
 from bench.stats import summary
@@ -56,7 +57,12 @@ async def measure(
     me = await client.get("/auth/me", headers=headers)
     me.raise_for_status()
     user_id = str(me.json()["user_id"])
-    nc = await nats.connect(nats_url, connect_timeout=5, max_reconnect_attempts=2)
+    nc = await nats.connect(
+        nats_url,
+        connect_timeout=5,
+        max_reconnect_attempts=2,
+        **identity_from_env().connect_options(),
+    )
     out: dict[str, Any] = {}
     try:
 

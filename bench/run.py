@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from tests.support.broker import identity_from_env
 from tests.support.mockllm import start_mockllm
 from tests.support.procs import Proc, free_port, start_mongo, start_nats
 from tests.support.stack import Stack, running_stack, wait_for_responders
@@ -476,10 +477,14 @@ async def run_all(args: argparse.Namespace, results: dict[str, Any], workdir: Pa
     try:
         nats_url, mongo_uri = args.nats_url, args.mongo_uri
         nats_proc = mongo_proc = None
+        broker = None
         if not nats_url:
-            nats_proc = start_nats(workdir)
+            nats_proc, broker = start_nats(workdir)
             started.append(nats_proc)
             nats_url = f"nats://127.0.0.1:{nats_proc.port}"
+            # This process and its helpers (relay, probes) connect as the harness; each
+            # service gets its own identity from the stack.
+            os.environ["NATS_NKEY_SEED_FILE"] = str(broker.seed_file("harness"))
         if not mongo_uri:
             mongo_proc = start_mongo(workdir)
             started.append(mongo_proc)
@@ -503,6 +508,7 @@ async def run_all(args: argparse.Namespace, results: dict[str, Any], workdir: Pa
                         nats_url=nats_url,
                         mongo_uri=mongo_uri,
                         model_url=model_url,
+                        broker=broker,
                     )
                 )
                 for i in range(2, workers + 1):
@@ -518,7 +524,9 @@ async def run_all(args: argparse.Namespace, results: dict[str, Any], workdir: Pa
                     )
                     for proc in relay_procs:
                         per_count.callback(proc.stop)
-                await wait_for_responders(nats_url, READY_SUBJECTS, timeout_s=60)
+                await wait_for_responders(
+                    nats_url, READY_SUBJECTS, timeout_s=60, identity=identity_from_env()
+                )
                 relay_url = f"http://127.0.0.1:{relay_procs[0].port}" if relay_procs else None
                 bench = Bench(args, results, stack, model_url, relay_url, workers=workers)
                 for proc in relay_procs:

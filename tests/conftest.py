@@ -33,16 +33,17 @@ def infra(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Infra]:
     started = []
     nats_url = os.environ.get("NATS_URL", "")
     mongo_uri = os.environ.get("MONGO_URI", "")
+    broker = None
     try:
         if not nats_url:
-            nats = start_nats(workdir)
+            nats, broker = start_nats(workdir)
             started.append(nats)
             nats_url = f"nats://127.0.0.1:{nats.port}"
         if not mongo_uri:
             mongo = start_mongo(workdir)
             started.append(mongo)
             mongo_uri = f"mongodb://127.0.0.1:{mongo.port}/?directConnection=true"
-        yield Infra(nats_url=nats_url, mongo_uri=mongo_uri, workdir=workdir)
+        yield Infra(nats_url=nats_url, mongo_uri=mongo_uri, workdir=workdir, broker=broker)
     finally:
         for p in reversed(started):
             p.stop()
@@ -63,7 +64,7 @@ async def mongo_client(infra: Infra) -> AsyncIterator[AsyncMongoClient[dict[str,
 
 @pytest.fixture
 async def nc(infra: Infra) -> AsyncIterator[NATS]:
-    conn = await connect_nats(infra.nats_url, name="tests")
+    conn = await connect_nats(infra.nats_url, name="tests", identity=infra.nats_identity())
     yield conn
     await conn.drain()
 

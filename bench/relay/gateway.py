@@ -13,6 +13,7 @@ import uvicorn
 from nats.aio.client import Client as NATS
 from nats.js import JetStreamContext
 from nats.js.api import DeliverPolicy
+from tests.support.broker import identity_from_env
 
 from bench.relay import JOBS_SUBJECT, events_subject
 
@@ -44,7 +45,9 @@ class RelayApp:
         while True:
             message = await receive()
             if message["type"] == "lifespan.startup":
-                self.nc = await nats.connect(self.nats_url, name="relay-gateway")
+                self.nc = await nats.connect(
+                    self.nats_url, name="relay-gateway", **identity_from_env().connect_options()
+                )
                 self.js = self.nc.jetstream()
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":

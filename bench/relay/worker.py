@@ -16,6 +16,7 @@ from nats.errors import TimeoutError as NatsTimeoutError
 from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, RetentionPolicy, StorageType, StreamConfig
 from nats.js.errors import BadRequestError
+from tests.support.broker import identity_from_env
 
 from bench.relay import EVENTS_STREAM, JOBS_CONSUMER, JOBS_STREAM, JOBS_SUBJECT, events_subject
 
@@ -95,7 +96,9 @@ class Relay:
 
 
 async def main_async() -> None:
-    nc = await nats.connect(os.environ["NATS_URL"], name="relay-worker")
+    nc = await nats.connect(
+        os.environ["NATS_URL"], name="relay-worker", **identity_from_env().connect_options()
+    )
     js = nc.jetstream()
     await ensure_streams(js)
     concurrency = int(os.environ.get("WORKER_CONCURRENCY", "32"))

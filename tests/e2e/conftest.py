@@ -40,6 +40,7 @@ async def e2e_stack(
         mongo_uri=infra.mongo_uri,
         model_url=f"http://127.0.0.1:{mockllm.port}/v1",
         web=True,
+        broker=infra.broker,
         # A short lock TTL, so workers renew it every 2.5 s (a lost lock shows quickly).
         # The test client on 127.0.0.1 is the trusted proxy: X-Forwarded-For says which
         # address a request comes from.
@@ -50,7 +51,7 @@ async def e2e_stack(
             **(extra_env or {}),
         },
     ) as s:
-        await wait_for_responders(infra.nats_url, READY_SUBJECTS)
+        await wait_for_responders(infra.nats_url, READY_SUBJECTS, identity=infra.nats_identity())
         yield s
 
 

@@ -95,7 +95,9 @@ async def test_register_login_chat_with_memory_survives_restarts(
 
     stack.procs["worker"].restart()
     stack.procs["gateway"].restart()
-    await wait_for_responders(stack.env["NATS_URL"], ["agent.v1.history"])
+    await wait_for_responders(
+        stack.env["NATS_URL"], ["agent.v1.history"], identity=stack.nats_identity()
+    )
 
     async with httpx.AsyncClient(base_url=stack.gateway_url, timeout=30) as fresh:
         r = await fresh.get(f"/conversation/session/{session_id}/history", headers=headers)
@@ -247,12 +249,16 @@ async def test_a_long_conversation_keeps_its_memory_within_the_context_budget(
     worker.env["CONTEXT_MAX_MESSAGES"] = "4"
     try:
         worker.restart()
-        await wait_for_responders(stack.env["NATS_URL"], ["agent.v1.history"])
+        await wait_for_responders(
+            stack.env["NATS_URL"], ["agent.v1.history"], identity=stack.nats_identity()
+        )
         assert "I have seen 3 user messages" in await say("turn 9")
     finally:
         del worker.env["CONTEXT_MAX_MESSAGES"]
         worker.restart()
-        await wait_for_responders(stack.env["NATS_URL"], ["agent.v1.history"])
+        await wait_for_responders(
+            stack.env["NATS_URL"], ["agent.v1.history"], identity=stack.nats_identity()
+        )
     history = (
         await api.get(f"/conversation/session/{session_id}/history", headers=headers)
     ).json()["messages"]

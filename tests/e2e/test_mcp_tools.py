@@ -53,6 +53,7 @@ async def mcp_stack(
         with running_stack(
             workdir,
             nats_url=infra.nats_url,
+            broker=infra.broker,
             mongo_uri=infra.mongo_uri,
             model_url=f"http://127.0.0.1:{model.port}/v1",
             extra_env={
@@ -63,7 +64,9 @@ async def mcp_stack(
             },
         ) as stack:
             await wait_for_responders(
-                infra.nats_url, [subjects.AUTH_USER_GET, subjects.SESSIONS_GET]
+                infra.nats_url,
+                [subjects.AUTH_USER_GET, subjects.SESSIONS_GET],
+                identity=infra.nats_identity(),
             )
             yield stack, health_port
     finally:

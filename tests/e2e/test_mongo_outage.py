@@ -34,11 +34,14 @@ async def own_mongo_stack(
         with running_stack(
             workdir,
             nats_url=infra.nats_url,
+            broker=infra.broker,
             mongo_uri=f"mongodb://127.0.0.1:{mongo.port}/?directConnection=true",
             model_url=f"http://127.0.0.1:{model.port}/v1",
         ) as stack:
             await wait_for_responders(
-                infra.nats_url, [subjects.AUTH_USER_GET, subjects.SESSIONS_GET]
+                infra.nats_url,
+                [subjects.AUTH_USER_GET, subjects.SESSIONS_GET],
+                identity=infra.nats_identity(),
             )
             yield stack, mongo
     finally:

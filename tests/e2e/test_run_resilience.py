@@ -320,7 +320,9 @@ async def test_a_run_that_loses_its_conversation_stops_and_keeps_what_it_had(
             async for event in read_sse(r):
                 seen.append(event)
                 if event.event == "token" and len(seen) == 2:
-                    nc = await nats.connect(stack.env["NATS_URL"])
+                    nc = await nats.connect(
+                        stack.env["NATS_URL"], **stack.nats_identity().connect_options()
+                    )
                     try:
                         kv = await nc.jetstream().key_value(subjects.ACTIVE_RUNS_BUCKET)
                         await kv.put(sid, b"another-run")

@@ -7,7 +7,7 @@ import asyncio
 import hashlib
 import json
 from collections.abc import AsyncIterator
-from typing import Any, Protocol
+from typing import Any
 
 import pytest
 from faststream import TestApp
@@ -36,15 +36,9 @@ from llmsvc.common.envelope import Envelope
 from llmsvc.common.errors import Conflict, NotFound, RateLimited, Unauthorized
 from llmsvc.common.nats_client import request
 from llmsvc.common.tokens import AccessClaims, TokenAudience, TokenVerifier
+from tests.support.infra import Infra
 
 pytestmark = pytest.mark.integration
-
-
-class Infra(Protocol):
-    """What the `infra` fixture (tests/conftest.py) provides."""
-
-    nats_url: str
-    mongo_uri: str
 
 
 PASSWORD = "correct horse battery"
@@ -56,6 +50,7 @@ Mongo = AsyncMongoClient[dict[str, Any]]
 async def settings(infra: Infra, db_prefix: str) -> AsyncIterator[AuthSettings]:
     settings = AuthSettings(
         nats_url=infra.nats_url,
+        nats_nkey_seed_file=infra.seed_file("auth"),
         mongo_uri=infra.mongo_uri,
         mongo_db=db_prefix,
         environment="test",
@@ -299,6 +294,7 @@ async def strict(infra: Infra, db_prefix: str) -> AsyncIterator[AuthSettings]:
     """Two auth replicas with small limits and a 3-second window."""
     settings = AuthSettings(
         nats_url=infra.nats_url,
+        nats_nkey_seed_file=infra.seed_file("auth"),
         mongo_uri=infra.mongo_uri,
         mongo_db=db_prefix,
         environment="test",
@@ -372,6 +368,7 @@ async def test_registrations_per_address_are_limited(strict: AuthSettings, nc: N
 async def short_family(infra: Infra, db_prefix: str) -> AsyncIterator[AuthSettings]:
     settings = AuthSettings(
         nats_url=infra.nats_url,
+        nats_nkey_seed_file=infra.seed_file("auth"),
         mongo_uri=infra.mongo_uri,
         mongo_db=db_prefix,
         environment="test",

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from datetime import timedelta
-from typing import Any, Protocol
+from typing import Any
 
 import pytest
 from faststream import TestApp
@@ -37,15 +37,9 @@ from llmsvc.sessions.flows import finish_unfinished_deletions
 from llmsvc.sessions.repository import SessionRepository
 from llmsvc.sessions.service import SessionService
 from llmsvc.sessions.settings import SessionsSettings
+from tests.support.infra import Infra
 
 pytestmark = pytest.mark.integration
-
-
-class Infra(Protocol):
-    """What the `infra` fixture (tests/conftest.py) provides."""
-
-    nats_url: str
-    mongo_uri: str
 
 
 Mongo = AsyncMongoClient[dict[str, Any]]
@@ -57,6 +51,7 @@ BOB = "bob"
 async def settings(infra: Infra, db_prefix: str) -> AsyncIterator[SessionsSettings]:
     settings = SessionsSettings(
         nats_url=infra.nats_url,
+        nats_nkey_seed_file=infra.seed_file("sessions"),
         mongo_uri=infra.mongo_uri,
         mongo_db=db_prefix,
         environment="test",

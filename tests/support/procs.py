@@ -16,6 +16,8 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from llmsvc.common.broker_setup import BrokerFiles, write_broker_files
+
 VENV_BIN = Path(sys.executable).parent
 
 
@@ -100,17 +102,22 @@ class Proc:
         return "\n".join(text.splitlines()[-lines:])
 
 
-def start_nats(workdir: Path) -> Proc:
+def start_nats(workdir: Path) -> tuple[Proc, BrokerFiles]:
+    """nats-server with JetStream and the services' identities and permissions (plus an
+    all-powerful harness identity for the tests themselves); anonymous clients are
+    refused."""
     port = free_port()
     store = workdir / "nats"
     store.mkdir(parents=True, exist_ok=True)
-    return Proc(
+    files = write_broker_files(workdir / "broker", port=port, store_dir=store, harness=True)
+    proc = Proc(
         "nats",
-        [binary("nats-server"), "-js", "-sd", str(store), "-a", "127.0.0.1", "-p", str(port)],
+        [binary("nats-server"), "-c", str(files.config)],
         env=dict(os.environ),
         log_path=workdir / "nats.log",
         port=port,
     ).start()
+    return proc, files
 
 
 def start_mongo(workdir: Path) -> Proc:

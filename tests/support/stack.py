@@ -7,7 +7,10 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from llmsvc.common.broker_setup import BrokerFiles
 from llmsvc.common.ids import new_id
+from llmsvc.common.nats_identity import NatsIdentity
+from tests.support.broker import identity_of, seed_env
 from tests.support.procs import Proc, free_port, service_proc
 
 
@@ -17,7 +20,11 @@ class Stack:
     env: dict[str, str]
     gateway_port: int
     web_port: int
+    broker: BrokerFiles | None = None
     procs: dict[str, Proc] = field(default_factory=dict)
+
+    def nats_identity(self, name: str = "harness") -> NatsIdentity:
+        return identity_of(self.broker, name)
 
     @property
     def gateway_url(self) -> str:
@@ -28,7 +35,8 @@ class Stack:
         return f"http://127.0.0.1:{self.web_port}"
 
     def add(self, name: str, script: str, *, port: int | None = None, **extra_env: str) -> Proc:
-        proc = service_proc(name, script, {**self.env, **extra_env}, self.workdir, port=port)
+        env = {**self.env, **seed_env(self.broker, script), **extra_env}
+        proc = service_proc(name, script, env, self.workdir, port=port)
         self.procs[name] = proc
         return proc.start()
 
@@ -49,7 +57,9 @@ def running_stack(
     model_url: str,
     web: bool = False,
     extra_env: Mapping[str, str] | None = None,
+    broker: BrokerFiles | None = None,
 ) -> Iterator[Stack]:
+    """Every service as a process; `broker` gives each its NATS identity."""
     gateway_port, web_port = free_port(), free_port()
     env = {
         "ENVIRONMENT": "test",
@@ -79,7 +89,9 @@ def running_stack(
         "CONVERSATIONS_PER_HOUR_PER_USER": "0",
         **(extra_env or {}),
     }
-    stack = Stack(workdir=workdir, env=env, gateway_port=gateway_port, web_port=web_port)
+    stack = Stack(
+        workdir=workdir, env=env, gateway_port=gateway_port, web_port=web_port, broker=broker
+    )
     try:
         stack.add("auth", "llm-auth")
         stack.add("sessions", "llm-sessions")
@@ -93,7 +105,11 @@ def running_stack(
 
 
 async def wait_for_responders(
-    nats_url: str, subject_list: list[str], *, timeout_s: float = 60
+    nats_url: str,
+    subject_list: list[str],
+    *,
+    timeout_s: float = 60,
+    identity: NatsIdentity | None = None,
 ) -> None:
     """Wait until every request/reply subject has a live responder (any reply counts)."""
     import asyncio
@@ -102,7 +118,7 @@ async def wait_for_responders(
     from nats.errors import NoRespondersError
     from nats.errors import TimeoutError as NatsTimeoutError
 
-    nc = await nats.connect(nats_url)
+    nc = await nats.connect(nats_url, **(identity or NatsIdentity()).connect_options())
     try:
         async with asyncio.timeout(timeout_s):
             for subject in subject_list:

@@ -14,6 +14,7 @@ from llmsvc.auth.models import AuthSessionRecord, bson_now
 from llmsvc.auth.security import PasswordHasher, hash_refresh_token, new_refresh_token
 from llmsvc.auth.service import RefreshVerdict, refresh_verdict
 from llmsvc.auth.settings import AuthSettings
+from llmsvc.common.broker_setup import new_user_seed
 
 pytestmark = pytest.mark.unit
 
@@ -98,14 +99,18 @@ def test_settings_defaults_and_database_prefix() -> None:
     assert AuthSettings(mongo_db="").database == "auth"
 
 
+#: What production requires of every service that speaks NATS (see test_nats_identity).
+SEED = new_user_seed()
+
+
 @pytest.mark.parametrize("passphrase", [None, "changeme", "short-but-real"])
 def test_production_refuses_a_missing_placeholder_or_short_key_passphrase(
     passphrase: str | None,
 ) -> None:
     with pytest.raises(ValidationError, match="JWT_KEY_PASSPHRASE"):
-        AuthSettings(environment="production", jwt_key_passphrase=passphrase)
+        AuthSettings(environment="production", jwt_key_passphrase=passphrase, nats_nkey_seed=SEED)
     assert AuthSettings(environment="development", jwt_key_passphrase=passphrase)
-    real = AuthSettings(environment="production", jwt_key_passphrase="x" * 40)
+    real = AuthSettings(environment="production", jwt_key_passphrase="x" * 40, nats_nkey_seed=SEED)
     assert real.key_passphrase == b"x" * 40
 
 

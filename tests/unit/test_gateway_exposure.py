@@ -6,10 +6,13 @@ from __future__ import annotations
 import pytest
 from fastapi.testclient import TestClient
 
+from llmsvc.common.broker_setup import new_user_seed
 from llmsvc.gateway.app import create_app
 from llmsvc.gateway.settings import GatewaySettings
 
 pytestmark = pytest.mark.unit
+
+SEED = new_user_seed()
 
 
 def paths(settings: GatewaySettings) -> set[str]:
@@ -26,12 +29,14 @@ def test_development_serves_docs_and_metrics_on_the_public_listener() -> None:
 
 
 def test_production_hides_docs_and_moves_metrics_off_the_public_listener() -> None:
-    settings = GatewaySettings(environment="production")
+    settings = GatewaySettings(environment="production", nats_nkey_seed=SEED)
     found = paths(settings)
     assert not {"/docs", "/redoc", "/openapi.json", "/metrics"} & found
     assert settings.separate_metrics_port == 9464
     # Each can be asked for explicitly.
-    settings = GatewaySettings(environment="production", api_docs=True, metrics_port=9500)
+    settings = GatewaySettings(
+        environment="production", nats_nkey_seed=SEED, api_docs=True, metrics_port=9500
+    )
     assert "/openapi.json" in paths(settings) and "/metrics" not in paths(settings)
     assert settings.separate_metrics_port == 9500
 

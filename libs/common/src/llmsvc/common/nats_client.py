@@ -15,14 +15,23 @@ from pydantic import BaseModel, ValidationError
 from llmsvc.common.envelope import Envelope, fail, ok
 from llmsvc.common.errors import ServiceError, Unavailable, ValidationFailed
 from llmsvc.common.logging import get_logger
+from llmsvc.common.nats_identity import NatsIdentity
 
 log = get_logger(__name__)
 
 M = TypeVar("M", bound=BaseModel)
 
 
-async def connect_nats(url: str, *, name: str, connect_timeout_s: float = 30.0) -> NATS:
-    """Connect, retrying while the server is still starting (e.g. under `make dev`)."""
+async def connect_nats(
+    url: str,
+    *,
+    name: str,
+    identity: NatsIdentity | None = None,
+    connect_timeout_s: float = 30.0,
+) -> NATS:
+    """Connect as `identity`, retrying while the server is still starting (e.g. under
+    `make dev`)."""
+    options = (identity or NatsIdentity()).connect_options()
     deadline = asyncio.get_running_loop().time() + connect_timeout_s
     delay = 0.1
     while True:
@@ -35,6 +44,7 @@ async def connect_nats(url: str, *, name: str, connect_timeout_s: float = 30.0) 
                 connect_timeout=2,
                 # Shutdown must not wait long for a server that is already gone.
                 drain_timeout=5,
+                **options,
             )
         except (OSError, nats.errors.NoServersError) as exc:
             if asyncio.get_running_loop().time() > deadline:

@@ -6,11 +6,14 @@ environment at import time. Values come from the environment, then `.env` if pre
 
 from __future__ import annotations
 
-from typing import Literal
+from pathlib import Path
+from typing import ClassVar, Literal
 
-from pydantic import AliasChoices, Field
+from pydantic import AliasChoices, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from llmsvc.common.broker_permissions import inbox_prefix
+from llmsvc.common.nats_identity import NatsIdentity
 from llmsvc.common.tokens import TokenAudience
 from llmsvc.common.user_quotas import QuotaLimits
 
@@ -29,8 +32,48 @@ class ServiceSettings(BaseSettings):
         "development", validation_alias=AliasChoices("ENVIRONMENT", "APP_ENV")
     )
     nats_url: str = "nats://127.0.0.1:4222"
+    #: This service's NATS identity, an NKey user seed (`SU...`): inline, or in a file
+    #: (a mounted secret). Required in production by every service that speaks NATS.
+    nats_nkey_seed: SecretStr | None = None
+    nats_nkey_seed_file: Path | None = None
+    #: TLS to NATS: the CA that signed the server's certificate, and optionally this
+    #: service's client certificate and key (when the server verifies clients).
+    nats_tls_ca: Path | None = None
+    nats_tls_cert: Path | None = None
+    nats_tls_key: Path | None = None
     log_level: str = "INFO"
     log_json: bool = False
+
+    #: Whether this service connects to NATS (web does not).
+    speaks_nats: ClassVar[bool] = True
+
+    @model_validator(mode="after")
+    def _require_nats_identity(self) -> ServiceSettings:
+        if not self.speaks_nats:
+            return self
+        if self.environment == "production" and not (
+            self.nats_nkey_seed or self.nats_nkey_seed_file
+        ):
+            raise ValueError(
+                "NATS_NKEY_SEED or NATS_NKEY_SEED_FILE must be set when ENVIRONMENT=production:"
+                " every service connects to NATS with its own identity"
+            )
+        if (self.nats_tls_cert is None) != (self.nats_tls_key is None):
+            raise ValueError("NATS_TLS_CERT and NATS_TLS_KEY go together")
+        return self
+
+    def nats_identity(self, service: str) -> NatsIdentity:
+        """How `service` connects to NATS: its seed, its inbox prefix, TLS."""
+        seed = self.nats_nkey_seed.get_secret_value() if self.nats_nkey_seed else None
+        if seed is None and self.nats_nkey_seed_file is not None:
+            seed = self.nats_nkey_seed_file.read_text().strip()
+        return NatsIdentity(
+            seed=seed,
+            inbox_prefix=inbox_prefix(service),
+            tls_ca=self.nats_tls_ca,
+            tls_cert=self.nats_tls_cert,
+            tls_key=self.nats_tls_key,
+        )
 
 
 def comma_separated(value: object) -> object:

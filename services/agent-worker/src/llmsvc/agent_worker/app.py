@@ -81,7 +81,9 @@ class WorkerState:
 
 @contextlib.asynccontextmanager
 async def lifespan(settings: WorkerSettings) -> AsyncIterator[WorkerState]:
-    nc = await connect_nats(settings.nats_url, name="agent-worker")
+    nc = await connect_nats(
+        settings.nats_url, name="agent-worker", identity=settings.nats_identity("agent-worker")
+    )
     js = nc.jetstream()
     for config in (
         agent_jobs_stream(),

@@ -86,6 +86,7 @@ def create_app(settings: AuthSettings) -> FastStream:
         logger=logging.getLogger("llmsvc.auth.broker"),
         # One line per message is too much at INFO in production.
         log_level=logging.DEBUG,
+        **settings.nats_identity("auth").broker_options(),
     )
     current: list[AuthService] = []
 

@@ -28,7 +28,9 @@ from llmsvc.gateway.token_keys import TokenKeys
 def create_app(settings: GatewaySettings) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        nc = await connect_nats(settings.nats_url, name="gateway")
+        nc = await connect_nats(
+            settings.nats_url, name="gateway", identity=settings.nats_identity("gateway")
+        )
         js = nc.jetstream()
         await ensure_stream(js, agent_jobs_stream())
         await ensure_stream(js, agent_events_stream(settings.run_events_ttl_s))

@@ -38,6 +38,7 @@ def create_app(settings: SessionsSettings) -> FastStream:
         logger=logging.getLogger("llmsvc.sessions.broker"),
         # One line per message is too much at INFO in production.
         log_level=logging.DEBUG,
+        **settings.nats_identity("sessions").broker_options(),
     )
     current: list[SessionService] = []
 

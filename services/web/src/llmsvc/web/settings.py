@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 from pydantic import AliasChoices, Field, model_validator
 
 from llmsvc.common.settings import PLACEHOLDER_SECRETS, ServiceSettings
@@ -12,6 +14,8 @@ DEV_SESSION_SECRET = "dev-only-insecure-web-session-secret-change-me"
 
 
 class WebSettings(ServiceSettings):
+    speaks_nats: ClassVar[bool] = False  # it talks to the gateway over HTTP only
+
     gateway_url: str = Field("http://127.0.0.1:8000", validation_alias=AliasChoices("GATEWAY_URL"))
     # WEB_HOST/WEB_PORT win over HOST/PORT so one shell can run every service.
     host: str = Field("127.0.0.1", validation_alias=AliasChoices("WEB_HOST", "HOST"))
