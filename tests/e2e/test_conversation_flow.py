@@ -151,7 +151,8 @@ async def test_health_readiness_and_metrics(api: httpx.AsyncClient) -> None:
     assert ready.status_code == 200
     assert ready.json()["checks"] == {
         "nats": True,
-        "mongo": True,
+        "auth": True,
+        "sessions": True,
         "revocations": True,
         "token_keys": True,
     }

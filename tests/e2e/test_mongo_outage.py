@@ -58,6 +58,7 @@ async def test_a_mongo_outage_at_the_end_of_a_turn_does_not_lose_it(
         session_id = await new_session(api, headers)
         question = "keep this [mock:tps=20] [mock:tokens=30]"
         events: list[SseEvent] = []
+        outage_ready: list[dict[str, object]] = []
         async with api.stream(
             "POST",
             "/conversation",
@@ -74,7 +75,10 @@ async def test_a_mongo_outage_at_the_end_of_a_turn_does_not_lose_it(
                     mongo.stop()  # gone until after the reply has ended
 
                     async def come_back() -> None:
-                        await asyncio.sleep(3)
+                        # The gateway has no database of its own: it reports the
+                        # services' storage as not ready.
+                        outage_ready.append((await api.get("/readyz")).json())
+                        await asyncio.sleep(1)
                         mongo.start()
 
                     returning = asyncio.create_task(come_back())
@@ -87,6 +91,15 @@ async def test_a_mongo_outage_at_the_end_of_a_turn_does_not_lose_it(
         text = "".join(e.data["text"] for e in events[start:] if e.event == "token")
         assert text == events[-1].data["message"]["content"]
         assert not any(e.event == "error" for e in events)
+        (during,) = outage_ready
+        assert during["status"] == "not_ready"
+        assert during["checks"] == {
+            "nats": True,
+            "auth": False,
+            "sessions": False,
+            "revocations": True,
+            "token_keys": True,
+        }
 
         r = await api.get(f"/conversation/session/{session_id}/history", headers=headers)
         assert r.status_code == 200, r.text

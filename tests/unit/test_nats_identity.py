@@ -34,8 +34,8 @@ def test_the_seed_comes_inline_or_from_a_file_and_the_inbox_is_the_services(
     tmp_path: Path,
 ) -> None:
     seed = new_user_seed()
-    (tmp_path / "gateway.nk").write_text(seed + "\n")
-    from_file = GatewaySettings(nats_nkey_seed_file=tmp_path / "gateway.nk", _env_file=None)
+    (tmp_path / "gateway.seed").write_text(seed + "\n")
+    from_file = GatewaySettings(nats_nkey_seed_file=tmp_path / "gateway.seed", _env_file=None)
     identity = from_file.nats_identity("gateway")
     assert identity.seed == seed and identity.inbox_prefix == "_INBOX_gateway"
     assert identity.connect_options() == {"nkeys_seed_str": seed, "inbox_prefix": "_INBOX_gateway"}

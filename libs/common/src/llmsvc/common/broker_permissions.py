@@ -106,6 +106,7 @@ class Identity:
 
 
 _SESSIONS_CALLS = (
+    subjects.SESSIONS_HEALTH,
     subjects.SESSIONS_CREATE,
     subjects.SESSIONS_GET,
     subjects.SESSIONS_LIST,

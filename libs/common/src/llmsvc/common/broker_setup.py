@@ -1,9 +1,11 @@
 """Credentials and server configuration for a NATS with per-service identities.
 
 `python -m llmsvc.common.broker_setup DIR` makes (or reuses) one NKey seed per service
-in `DIR/<service>.nk` (mode 0600) and writes `DIR/nats-server.conf`: listen address,
-JetStream store, and the `authorization` block of `broker_permissions`. `make dev` runs
-it on first start; the tests and benchmarks call `write_broker_files` themselves.
+in `DIR/<service>/seed` (mode 0600) and writes `DIR/nats-server.conf` (listen address,
+JetStream store, and the `authorization` block of `broker_permissions`) and
+`DIR/nats-helm-values.json`, the same block as values of the official NATS Helm chart.
+`make dev` runs it on first start; the tests and benchmarks call `write_broker_files`
+themselves.
 A service reads its seed from `NATS_NKEY_SEED_FILE` (or `NATS_NKEY_SEED`).
 """
 
@@ -58,7 +60,10 @@ class BrokerFiles:
 
 
 def _seed(directory: Path, name: str) -> Path:
-    path = directory / f"{name}.nk"
+    """`<directory>/<name>/seed`: one folder per identity, so each service can be given
+    its own (a volume subpath, a Secret) and nobody else's."""
+    path = directory / name / "seed"
+    path.parent.mkdir(mode=0o700, exist_ok=True)
     if not path.exists():
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "w") as out:
@@ -75,12 +80,18 @@ def write_broker_files(
     harness: bool = False,
     tls: Tls | None = None,
     identities: Iterable[Identity] = (),
+    owner: int | None = None,
 ) -> BrokerFiles:
     """Seeds (kept if present) and the server configuration, in `directory`.
-    `harness` adds an all-powerful identity for test and benchmark drivers."""
+    `harness` adds an all-powerful identity for test and benchmark drivers; `owner`
+    (a uid) is given the seeds, for containers that run as that user."""
     directory.mkdir(parents=True, exist_ok=True)
     wanted = [*IDENTITIES.values(), *identities, *([HARNESS] if harness else [])]
     seeds = {i.name: _seed(directory, i.name) for i in wanted}
+    if owner is not None:
+        for path in seeds.values():
+            os.chown(path.parent, owner, -1)
+            os.chown(path, owner, -1)
     keys = {n: public_key(p.read_text().strip()) for n, p in seeds.items()}
     authorization = server_authorization(
         {n: k for n, k in keys.items() if n in IDENTITIES},
@@ -103,6 +114,9 @@ def write_broker_files(
     lines.append(f"authorization: {json.dumps(authorization, indent=2)}")
     config = directory / "nats-server.conf"
     config.write_text("\n".join(lines) + "\n")
+    # JSON is YAML: `helm install nats nats/nats -f nats-helm-values.json`.
+    helm = {"config": {"jetstream": {"enabled": True}, "merge": {"authorization": authorization}}}
+    (directory / "nats-helm-values.json").write_text(json.dumps(helm, indent=2) + "\n")
     return BrokerFiles(config=config, seeds=seeds)
 
 
@@ -112,9 +126,14 @@ def main() -> None:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=4222)
     parser.add_argument("--store-dir", type=Path)
+    parser.add_argument("--owner", type=int, help="uid to own the seeds (containers)")
     args = parser.parse_args()
     files = write_broker_files(
-        args.directory, host=args.host, port=args.port, store_dir=args.store_dir
+        args.directory,
+        host=args.host,
+        port=args.port,
+        store_dir=args.store_dir,
+        owner=args.owner,
     )
     sys.stdout.write(f"{files.config}\n")
 

@@ -30,6 +30,7 @@ from llmsvc.common.contracts.auth import (
     User,
     UserGetRequest,
 )
+from llmsvc.common.contracts.base import HealthRequest
 from llmsvc.common.contracts.sessions import (
     CreateSession,
     DeleteSession,
@@ -87,6 +88,10 @@ class AuthClient(_Client):
         reply: Reply = await self._send(subjects.AUTH_LOGOUT_ALL, req)
         return reply
 
+    async def health(self) -> Reply:
+        reply: Reply = await self._send(subjects.AUTH_HEALTH, HealthRequest())
+        return reply
+
     async def user(self, req: UserGetRequest) -> User:
         return await self._ask(subjects.AUTH_USER_GET, req, User)
 
@@ -110,6 +115,10 @@ class AuthClient(_Client):
 
 class SessionsClient(_Client):
     """`sessions.v1.*`: every request names the user, and only their sessions answer."""
+
+    async def health(self) -> Reply:
+        reply: Reply = await self._send(subjects.SESSIONS_HEALTH, HealthRequest())
+        return reply
 
     async def create(self, req: CreateSession) -> Session:
         return await self._ask(subjects.SESSIONS_CREATE, req, Session)

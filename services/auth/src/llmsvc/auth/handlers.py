@@ -29,6 +29,7 @@ from llmsvc.common.contracts.auth import (
     RegisterAttempt,
     UserGetRequest,
 )
+from llmsvc.common.contracts.base import HealthRequest
 from llmsvc.common.nats_client import handle_request
 
 __all__ = ["raw_body", "register_handlers"]
@@ -108,6 +109,10 @@ def register_handlers(
     @subscriber(subjects.AUTH_API_KEYS_VERIFY)
     async def api_key_verify(body: bytes) -> Reply:
         return await reply(body, ApiKeyVerifyRequest, lambda s, r: s.api_keys.verify(r))
+
+    @subscriber(subjects.AUTH_HEALTH)
+    async def health(body: bytes) -> Reply:
+        return await reply(body, HealthRequest, AuthService.health)
 
     @subscriber(subjects.AUTH_USER_GET)
     async def user_get(body: bytes) -> Reply:

@@ -7,6 +7,7 @@ from typing import Any
 
 from pymongo import ASCENDING
 from pymongo.asynchronous.collection import AsyncCollection
+from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
 from llmsvc.auth.models import AuthSessionRecord, UserRecord
@@ -24,6 +25,10 @@ class UserRepository:
 
     async def setup(self) -> None:
         await self._users.create_index([("email", ASCENDING)], unique=True, name="email_unique")
+
+    @property
+    def database(self) -> AsyncDatabase[Document]:
+        return self._users.database
 
     async def insert(self, user: UserRecord) -> bool:
         """Store a new user; False when the email is already taken."""

@@ -27,9 +27,11 @@ from llmsvc.common.contracts.auth import (
     User,
     UserGetRequest,
 )
+from llmsvc.common.contracts.base import HealthRequest
 from llmsvc.common.errors import Conflict, NotFound, Unauthorized
 from llmsvc.common.ids import new_id
 from llmsvc.common.logging import get_logger
+from llmsvc.common.storage_health import storage_health
 from llmsvc.common.token_denylist import TokenDenylist
 
 __all__ = ["AuthService", "RefreshVerdict", "refresh_verdict"]
@@ -155,6 +157,9 @@ class AuthService:
     async def signing_keys(self, _: JwksRequest) -> dict[str, list[dict[str, str]]]:
         """The public keys access tokens are verified with (a JWK set)."""
         return await self._signing_keys.published()
+
+    async def health(self, req: HealthRequest) -> dict[str, bool]:
+        return await storage_health(self._users.database, req)
 
     async def get_user(self, req: UserGetRequest) -> User:
         user = await self._users.by_id(req.user_id)

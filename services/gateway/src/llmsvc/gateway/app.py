@@ -5,7 +5,6 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 from prometheus_client import start_http_server
-from pymongo import AsyncMongoClient
 
 from llmsvc.common.clients import AgentClient, AuthClient, SessionsClient
 from llmsvc.common.nats_client import connect_nats
@@ -46,9 +45,6 @@ def create_app(settings: GatewaySettings) -> FastAPI:
         await token_keys.start()
         session_cache = SessionCache(nc)
         await session_cache.start()
-        mongo: AsyncMongoClient[dict[str, object]] = AsyncMongoClient(
-            settings.mongo_uri, serverSelectionTimeoutMS=2000
-        )
         app.state.gateway = GatewayState(
             settings=settings,
             nc=nc,
@@ -65,7 +61,6 @@ def create_app(settings: GatewaySettings) -> FastAPI:
             session_cache=session_cache,
             models=settings.catalog(),
             trusted_proxies=parse_networks(settings.trusted_proxies),
-            mongo=mongo,
         )
         metrics_server = None
         if (port := settings.separate_metrics_port) is not None:
@@ -80,7 +75,6 @@ def create_app(settings: GatewaySettings) -> FastAPI:
             await token_keys.stop()
             await denylist.stop()
             await nc.drain()
-            await mongo.close()
 
     docs = settings.docs_enabled
     app = FastAPI(

@@ -7,14 +7,16 @@ from pydantic_settings import NoDecode
 
 from llmsvc.common.models import ModelSettings
 from llmsvc.common.settings import (
-    MongoSettings,
     QuotaSettings,
     TokenSettings,
     comma_separated,
 )
 
 
-class GatewaySettings(TokenSettings, QuotaSettings, MongoSettings, ModelSettings):
+class GatewaySettings(TokenSettings, QuotaSettings, ModelSettings):
+    #: The deployment's name prefix (the services' `MONGO_DB`): it keeps the quotas of
+    #: deployments that share one NATS apart. The gateway never connects to Mongo.
+    mongo_db: str = ""
     host: str = Field("127.0.0.1", validation_alias=AliasChoices("GATEWAY_HOST", "HOST"))
     port: int = Field(8000, validation_alias=AliasChoices("GATEWAY_PORT", "PORT"))
     #: How long a run's events stay replayable (must match the workers').

@@ -4,7 +4,6 @@ from dataclasses import dataclass
 
 from nats.aio.client import Client as NATS
 from nats.js import JetStreamContext
-from pymongo import AsyncMongoClient
 
 from llmsvc.common.clients import AgentClient, AuthClient, SessionsClient
 from llmsvc.common.models import ModelCatalog
@@ -40,5 +39,3 @@ class GatewayState:
     models: ModelCatalog
     #: `TRUSTED_PROXIES`, parsed.
     trusted_proxies: list[Network]
-    #: Only for the readiness probe: the gateway never reads another service's data.
-    mongo: AsyncMongoClient[dict[str, object]]

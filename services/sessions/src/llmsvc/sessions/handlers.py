@@ -14,6 +14,7 @@ from faststream.nats import NatsBroker, NatsMessage
 from pydantic import BaseModel
 
 from llmsvc.common import subjects
+from llmsvc.common.contracts.base import HealthRequest
 from llmsvc.common.contracts.sessions import (
     CreateSession,
     DeleteSession,
@@ -80,6 +81,10 @@ def register_handlers(
     @subscriber(subjects.SESSIONS_DELETE)
     async def delete(body: bytes) -> Reply:
         return await reply(body, DeleteSession, SessionService.delete)
+
+    @subscriber(subjects.SESSIONS_HEALTH)
+    async def health(body: bytes) -> Reply:
+        return await reply(body, HealthRequest, SessionService.health)
 
     @subscriber(subjects.SESSIONS_TOUCH)
     async def touch(body: bytes) -> Reply:

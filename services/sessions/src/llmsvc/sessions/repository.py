@@ -7,6 +7,7 @@ from typing import Any
 
 from pymongo import ASCENDING, DESCENDING, ReturnDocument
 from pymongo.asynchronous.collection import AsyncCollection
+from pymongo.asynchronous.database import AsyncDatabase
 
 from llmsvc.common.contracts.sessions import DEFAULT_SESSION_NAME, Session
 
@@ -27,6 +28,10 @@ class SessionRepository:
 
     def __init__(self, collection: AsyncCollection[Document]) -> None:
         self._sessions = collection
+
+    @property
+    def database(self) -> AsyncDatabase[Document]:
+        return self._sessions.database
 
     async def setup(self) -> None:
         # Serves the owner's list, newest activity first, and the keyset that pages it.

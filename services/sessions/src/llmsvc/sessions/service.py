@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from llmsvc.common.contracts.base import HealthRequest
 from llmsvc.common.contracts.sessions import (
     DEFAULT_SESSION_NAME,
     CreateSession,
@@ -18,6 +19,7 @@ from llmsvc.common.contracts.sessions import (
 )
 from llmsvc.common.errors import NotFound
 from llmsvc.common.ids import new_id, utcnow
+from llmsvc.common.storage_health import storage_health
 from llmsvc.sessions.cursor import decode_cursor, encode_cursor
 from llmsvc.sessions.events import DeletionAnnouncer, NoUpdateNotifier, UpdateNotifier
 from llmsvc.sessions.flows import delete_session
@@ -43,6 +45,9 @@ class SessionService:
         self._sessions = sessions
         self._announcer = announcer
         self._notifier = notifier or NoUpdateNotifier()
+
+    async def health(self, req: HealthRequest) -> dict[str, bool]:
+        return await storage_health(self._sessions.database, req)
 
     async def create(self, req: CreateSession) -> Session:
         now = bson_now()
