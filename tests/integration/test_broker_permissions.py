@@ -26,29 +26,39 @@ class Connection:
 
     def __init__(self) -> None:
         self.nc: NATS | None = None
+        #: The server's refusals, lower-cased as nats-py reports them.
         self.violations: list[str] = []
+        self._refused = asyncio.Event()
 
     async def on_error(self, exc: Exception) -> None:
         if "permissions violation" in str(exc).lower():
-            self.violations.append(str(exc))
+            self.violations.append(str(exc).lower())
+            self._refused.set()
 
-    async def violated(self, action: Callable[[NATS], Awaitable[object]]) -> bool:
-        """Whether the server refused `action` (a publish or a subscribe)."""
+    async def violated(self, action: Callable[[NATS], Awaitable[object]], subject: str) -> bool:
+        """Whether the server refused `action` on `subject` (a publish or a subscribe).
+
+        The server's refusals come back in order: after the action, a publish everyone
+        is refused marks the point by which the action's refusal, if any, has come."""
         assert self.nc is not None
         before = len(self.violations)
         await action(self.nc)
+        marker = f"$JS.API.STREAM.DELETE.MARKER{len(self.violations)}"
+        await self.nc.publish(marker, b"")
         await self.nc.flush()
-        for _ in range(20):  # the -ERR arrives after the flush's PONG at the latest
-            if len(self.violations) > before:
-                return True
-            await asyncio.sleep(0.01)
-        return False
+        async with asyncio.timeout(10):
+            while True:
+                self._refused.clear()  # no await between this and the check below
+                if any(marker.lower() in v for v in self.violations[before:]):
+                    break
+                await self._refused.wait()
+        return any(f'"{subject.lower()}"' in v for v in self.violations[before:])
 
     async def may_publish(self, subject: str) -> bool:
-        return not await self.violated(lambda nc: nc.publish(subject, b"{}"))
+        return not await self.violated(lambda nc: nc.publish(subject, b"{}"), subject)
 
     async def may_subscribe(self, subject: str) -> bool:
-        return not await self.violated(lambda nc: nc.subscribe(subject))
+        return not await self.violated(lambda nc: nc.subscribe(subject), subject)
 
 
 @pytest.fixture
@@ -154,7 +164,9 @@ async def test_a_forged_request_never_reaches_the_service(conns: dict[str, Conne
     forged = b'{"user_id": "someone-else", "limit": 100}'
     for name in ("agent-worker", "auth"):
         conn = conns[name]
-        assert await conn.violated(lambda nc: nc.publish("sessions.v1.list", forged))
+        assert await conn.violated(
+            lambda nc: nc.publish("sessions.v1.list", forged), "sessions.v1.list"
+        )
     gateway = conns["gateway"]
     assert gateway.nc is not None
     await gateway.nc.publish("sessions.v1.list", b'{"user_id": "u1"}')
