@@ -181,8 +181,55 @@ async def test_refresh_rotates_and_reuse_signs_out_everywhere(
         assert caught.value.error_code == "invalid_refresh_token"
 
 
-async def test_concurrent_refresh_with_one_token_lets_only_one_through(
+async def test_two_refreshes_of_one_token_at_once_both_succeed_in_the_same_login(
     settings: AuthSettings, nc: NATS
+) -> None:
+    """Two tabs or two web replicas refreshing together are not a theft (grace)."""
+    await register(nc)
+    pair = await login(nc)
+    login_id = (await verified(nc, pair.access_token)).sid
+    both = await asyncio.gather(refresh(nc, pair.refresh_token), refresh(nc, pair.refresh_token))
+    assert both[0].refresh_token != both[1].refresh_token
+    for renewed in both:
+        assert (await verified(nc, renewed.access_token)).sid == login_id
+    # Only once: a third exchange of the same token is a theft.
+    with pytest.raises(Unauthorized) as caught:
+        await refresh(nc, pair.refresh_token)
+    assert caught.value.error_code == "refresh_token_reused"
+    with pytest.raises(Unauthorized):  # and every login ended with it
+        await refresh(nc, both[0].refresh_token)
+
+
+async def test_a_token_presented_again_after_its_successor_was_used_is_a_theft(
+    settings: AuthSettings, nc: NATS
+) -> None:
+    await register(nc)
+    pair = await login(nc)
+    renewed = await refresh(nc, pair.refresh_token)
+    following = await refresh(nc, renewed.refresh_token)
+    with pytest.raises(Unauthorized) as caught:
+        await refresh(nc, pair.refresh_token)
+    assert caught.value.error_code == "refresh_token_reused"
+    with pytest.raises(Unauthorized):
+        await refresh(nc, following.refresh_token)
+
+
+@pytest.fixture
+async def no_grace(infra: Infra, db_prefix: str) -> AsyncIterator[AuthSettings]:
+    settings = AuthSettings(
+        nats_url=infra.nats_url,
+        nats_nkey_seed_file=infra.seed_file("auth"),
+        mongo_uri=infra.mongo_uri,
+        mongo_db=db_prefix,
+        environment="test",
+        refresh_reuse_grace_s=0,
+    )
+    async with TestApp(create_app(settings)):
+        yield settings
+
+
+async def test_without_grace_concurrent_refresh_lets_only_one_through(
+    no_grace: AuthSettings, nc: NATS
 ) -> None:
     await register(nc)
     pair = await login(nc)

@@ -103,26 +103,23 @@ class AuthSessionRepository:
         )
 
     async def by_token_hash(self, token_hash: str) -> AuthSessionRecord | None:
-        doc = await self._sessions.find_one({"token_hash": token_hash})
-        if doc is None:
-            return None
-        return AuthSessionRecord(
-            session_id=doc["_id"],
-            user_id=doc["user_id"],
-            token_hash=doc["token_hash"],
-            created_at=doc["created_at"],
-            expires_at=doc["expires_at"],
-            revoked_at=doc.get("revoked_at"),
-            replaced_by=doc.get("replaced_by"),
-            family_id=doc.get("family_id") or "",
-            family_started_at=doc.get("family_started_at"),
-        )
+        return _auth_session(await self._sessions.find_one({"token_hash": token_hash}))
+
+    async def by_id(self, session_id: str) -> AuthSessionRecord | None:
+        return _auth_session(await self._sessions.find_one({"_id": session_id}))
 
     async def rotate(self, session_id: str, *, replaced_by: str, now: datetime) -> bool:
         """Retire a token in favour of its successor. Only one caller ever wins."""
         result = await self._sessions.update_one(
             {"_id": session_id, "revoked_at": None},
             {"$set": {"revoked_at": now, "replaced_by": replaced_by}},
+        )
+        return result.modified_count == 1
+
+    async def claim_grace(self, session_id: str) -> bool:
+        """Take the one extra exchange a just-rotated token allows; only one caller wins."""
+        result = await self._sessions.update_one(
+            {"_id": session_id, "grace_used": {"$ne": True}}, {"$set": {"grace_used": True}}
         )
         return result.modified_count == 1
 
@@ -156,3 +153,19 @@ class AuthSessionRepository:
         families = {str(d.get("family_id") or d["_id"]) for d in found}
         families.discard(keep_family or "")
         return sorted(families)
+
+
+def _auth_session(doc: Document | None) -> AuthSessionRecord | None:
+    if doc is None:
+        return None
+    return AuthSessionRecord(
+        session_id=doc["_id"],
+        user_id=doc["user_id"],
+        token_hash=doc["token_hash"],
+        created_at=doc["created_at"],
+        expires_at=doc["expires_at"],
+        revoked_at=doc.get("revoked_at"),
+        replaced_by=doc.get("replaced_by"),
+        family_id=doc.get("family_id") or "",
+        family_started_at=doc.get("family_started_at"),
+    )

@@ -126,6 +126,8 @@ class AuthService:
         current = await self._sessions.by_token_hash(hash_refresh_token(req.refresh_token))
         verdict = refresh_verdict(current, now=now)
         if verdict is RefreshVerdict.REUSED and current is not None:
+            if await self._in_grace(current, now=now):
+                return await self._sibling(current)
             await self._reuse_detected(current.user_id, now=now)
         if verdict is RefreshVerdict.EXPIRED:
             raise Unauthorized("refresh token expired", code="refresh_token_expired")
@@ -142,8 +144,34 @@ class AuthService:
         if not await self._sessions.rotate(
             current.session_id, replaced_by=successor.session_id, now=now
         ):
-            # Another request exchanged this token a moment ago: a copy is in other hands.
-            await self._reuse_detected(user.user_id, now=now)
+            # Another request exchanged this token a moment ago: the same client asking
+            # twice at once (two tabs, two web replicas), unless its grace is over.
+            rotated = await self._sessions.by_id(current.session_id)
+            if rotated is None or not await self._in_grace(rotated, now=now):
+                await self._reuse_detected(user.user_id, now=now)
+        return pair
+
+    async def _in_grace(self, rotated: AuthSessionRecord, *, now: datetime) -> bool:
+        """A token exchanged less than `REFRESH_REUSE_GRACE_S` ago whose successor has not
+        been used yet: the same client refreshing twice at once, not a stolen copy. It
+        allows one such extra exchange, not more."""
+        grace = self._settings.refresh_reuse_grace_s
+        if not grace or rotated.revoked_at is None or rotated.replaced_by is None:
+            return False
+        if (now - rotated.revoked_at).total_seconds() > grace:
+            return False
+        successor = await self._sessions.by_id(rotated.replaced_by)
+        if successor is None or successor.revoked_at is not None:
+            return False
+        return await self._sessions.claim_grace(rotated.session_id)
+
+    async def _sibling(self, rotated: AuthSessionRecord) -> TokenPair:
+        """Another successor of a token just exchanged, in the same login."""
+        user = await self._users.by_id(rotated.user_id)
+        if user is None:
+            raise _invalid_refresh_token()
+        pair, _ = await self._new_session(user, family=rotated)
+        log.info("refresh_within_grace", user_id=user.user_id)
         return pair
 
     async def logout(self, req: LogoutRequest) -> dict[str, bool]:

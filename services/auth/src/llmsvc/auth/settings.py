@@ -33,6 +33,10 @@ class AuthSettings(MongoSettings, TokenSettings):
     #: No refresh token of one login lives longer than this from the login, however
     #: often it is rotated: a stolen chain ends.
     refresh_family_max_age_s: int = Field(THIRTY_DAYS_S, ge=1)
+    #: A refresh token exchanged less than this long ago may be exchanged once more (its
+    #: successor unused): two tabs or two web replicas refreshing at once are not a
+    #: theft. A third use, or one after this, ends every login; 0: so does the second.
+    refresh_reuse_grace_s: float = Field(10.0, ge=0, le=60)
     #: Lowest zxcvbn score (0–4) a new password may have: 3 is "safely unguessable",
     #: about 10^8 guesses.
     password_min_score: int = Field(3, ge=0, le=4)
