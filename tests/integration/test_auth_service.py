@@ -46,15 +46,21 @@ PASSWORD = "correct horse battery"
 Mongo = AsyncMongoClient[dict[str, Any]]
 
 
-@pytest.fixture
-async def settings(infra: Infra, db_prefix: str) -> AsyncIterator[AuthSettings]:
-    settings = AuthSettings(
+def auth_settings(infra: Infra, db_prefix: str, **overrides: Any) -> AuthSettings:
+    """An auth replica's settings on this run's NATS and Mongo, in its own databases."""
+    return AuthSettings(
         nats_url=infra.nats_url,
         nats_nkey_seed_file=infra.seed_file("auth"),
         mongo_uri=infra.mongo_uri,
         mongo_db=db_prefix,
         environment="test",
+        **overrides,
     )
+
+
+@pytest.fixture
+async def settings(infra: Infra, db_prefix: str) -> AsyncIterator[AuthSettings]:
+    settings = auth_settings(infra, db_prefix)
     async with TestApp(create_app(settings)):
         yield settings
 
@@ -216,14 +222,7 @@ async def test_a_token_presented_again_after_its_successor_was_used_is_a_theft(
 
 @pytest.fixture
 async def no_grace(infra: Infra, db_prefix: str) -> AsyncIterator[AuthSettings]:
-    settings = AuthSettings(
-        nats_url=infra.nats_url,
-        nats_nkey_seed_file=infra.seed_file("auth"),
-        mongo_uri=infra.mongo_uri,
-        mongo_db=db_prefix,
-        environment="test",
-        refresh_reuse_grace_s=0,
-    )
+    settings = auth_settings(infra, db_prefix, refresh_reuse_grace_s=0)
     async with TestApp(create_app(settings)):
         yield settings
 
@@ -339,12 +338,9 @@ async def test_indexes_are_created_at_start_up(settings: AuthSettings, mongo_cli
 @pytest.fixture
 async def strict(infra: Infra, db_prefix: str) -> AsyncIterator[AuthSettings]:
     """Two auth replicas with small limits and a 3-second window."""
-    settings = AuthSettings(
-        nats_url=infra.nats_url,
-        nats_nkey_seed_file=infra.seed_file("auth"),
-        mongo_uri=infra.mongo_uri,
-        mongo_db=db_prefix,
-        environment="test",
+    settings = auth_settings(
+        infra,
+        db_prefix,
         login_failures_per_account_address=3,
         login_failures_per_address=6,
         login_window_s=3,
@@ -413,14 +409,7 @@ async def test_registrations_per_address_are_limited(strict: AuthSettings, nc: N
 
 @pytest.fixture
 async def short_family(infra: Infra, db_prefix: str) -> AsyncIterator[AuthSettings]:
-    settings = AuthSettings(
-        nats_url=infra.nats_url,
-        nats_nkey_seed_file=infra.seed_file("auth"),
-        mongo_uri=infra.mongo_uri,
-        mongo_db=db_prefix,
-        environment="test",
-        refresh_family_max_age_s=2,
-    )
+    settings = auth_settings(infra, db_prefix, refresh_family_max_age_s=2)
     async with TestApp(create_app(settings)):
         yield settings
 

@@ -174,12 +174,7 @@ IDENTITIES: Mapping[str, Identity] = {i.name: i for i in (GATEWAY, AUTH, SESSION
 HARNESS = Identity("harness", publish=(">",), subscribe=(">",), responds=True)
 
 
-def server_authorization(
-    public_keys: Mapping[str, str], *, extra: Iterable[tuple[Identity, str]] = ()
-) -> dict[str, object]:
+def server_authorization(users: Iterable[tuple[Identity, str]]) -> dict[str, object]:
     """The `authorization` block of a nats-server configuration: one NKey user per
-    identity (`public_keys` maps identity name to its public key)."""
-    users: list[dict[str, object]] = []
-    for identity, key in [*((IDENTITIES[n], k) for n, k in public_keys.items()), *extra]:
-        users.append({"nkey": key, "permissions": identity.permissions()})
-    return {"users": users}
+    identity, given with its public key."""
+    return {"users": [{"nkey": key, "permissions": i.permissions()} for i, key in users]}

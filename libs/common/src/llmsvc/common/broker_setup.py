@@ -92,10 +92,8 @@ def write_broker_files(
         for path in seeds.values():
             os.chown(path.parent, owner, -1)
             os.chown(path, owner, -1)
-    keys = {n: public_key(p.read_text().strip()) for n, p in seeds.items()}
     authorization = server_authorization(
-        {n: k for n, k in keys.items() if n in IDENTITIES},
-        extra=[(i, keys[i.name]) for i in wanted if i.name not in IDENTITIES],
+        (i, public_key(seeds[i.name].read_text().strip())) for i in wanted
     )
     lines = [
         "# Written by llmsvc.common.broker_setup from llmsvc.common.broker_permissions;",

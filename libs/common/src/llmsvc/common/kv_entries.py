@@ -8,6 +8,7 @@ collision it reads again and asks `fn` again. Each write renews the entry's TTL.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -17,12 +18,24 @@ from nats.js.api import Header
 from nats.js.errors import APIError, KeyDeletedError, KeyNotFoundError
 from nats.js.kv import KeyValue
 
-__all__ = ["Contended", "JsonEntries"]
+__all__ = ["Contended", "JsonEntries", "hashed", "namespace_prefix"]
 
 T = TypeVar("T")
 State = dict[str, Any]
 
 _WRONG_LAST_SEQUENCE = (10071, 10164)
+
+
+def hashed(text: str) -> str:
+    """A KV-safe stand-in for `text` (emails, addresses and ids are not all valid keys,
+    and the bucket then holds no personal data)."""
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def namespace_prefix(namespace: str) -> str:
+    """The first key token of a deployment's entries (`MONGO_DB`), so deployments that
+    share one NATS keep apart."""
+    return hashed(namespace)[:12] if namespace else "all"
 
 
 class Contended(Exception):

@@ -13,7 +13,6 @@ holds no personal data.
 
 from __future__ import annotations
 
-import hashlib
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -23,7 +22,7 @@ from nats.js import JetStreamContext
 from nats.js.api import KeyValueConfig, StorageType
 
 from llmsvc.common import subjects
-from llmsvc.common.kv_entries import Contended, JsonEntries
+from llmsvc.common.kv_entries import Contended, JsonEntries, hashed, namespace_prefix
 
 
 @dataclass(frozen=True)
@@ -48,7 +47,7 @@ class Throttle:
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._entries = entries
-        self._namespace = hashed(namespace)[:12] if namespace else "all"
+        self._namespace = namespace_prefix(namespace)
         self._clock = clock
 
     @classmethod
@@ -88,7 +87,3 @@ class Throttle:
 
     def _key(self, limit: Limit, key: str) -> str:
         return f"{self._namespace}.{limit.name}.{hashed(key)[:40]}"
-
-
-def hashed(text: str) -> str:
-    return hashlib.sha256(text.encode()).hexdigest()

@@ -28,9 +28,8 @@ from nats.js.api import KeyValueConfig, StorageType
 
 from llmsvc.common import subjects
 from llmsvc.common.errors import RateLimited
-from llmsvc.common.kv_entries import Contended, JsonEntries
+from llmsvc.common.kv_entries import Contended, JsonEntries, hashed, namespace_prefix
 from llmsvc.common.logging import get_logger
-from llmsvc.common.throttle import hashed
 
 __all__ = ["QuotaLimits", "UserQuotas"]
 
@@ -68,7 +67,7 @@ class UserQuotas:
     ) -> None:
         self._entries = entries
         self.limits = limits
-        self._namespace = hashed(namespace)[:12] if namespace else "all"
+        self._namespace = namespace_prefix(namespace)
         self._clock = clock
 
     @classmethod
@@ -122,9 +121,8 @@ class UserQuotas:
                 return
             except _AtLimit as busy:
                 # Runs whose worker died without saying so: drop them and try again.
-                settled = {
-                    r: v[0] for r, v in busy.active.items() if v[1] < self._clock() - _SETTLE_S
-                }
+                settled_before = self._clock() - _SETTLE_S
+                settled = {r: v[0] for r, v in busy.active.items() if v[1] < settled_before}
                 gone = await _ended(settled, still_running) if attempt == 0 else set()
                 if not gone:
                     raise RateLimited(

@@ -14,7 +14,7 @@ from llmsvc.web.csrf import CSRF_HEADER, SAFE_METHODS, tokens_match
 from llmsvc.web.errors import CsrfFailed
 from llmsvc.web.session_cookie import WebSession
 
-__all__ = ["BrowserAddress", "Ctx", "MaybeSession", "require_csrf_header"]
+__all__ = ["BrowserAddress", "Ctx", "MaybeSession", "browser_address", "require_csrf_header"]
 
 
 async def get_ctx(request: Request) -> WebContext:
@@ -24,9 +24,13 @@ async def get_ctx(request: Request) -> WebContext:
 Ctx = Annotated[WebContext, Depends(get_ctx)]
 
 
-async def get_browser_address(request: Request) -> str | None:
+def browser_address(request: Request) -> str | None:
     """The browser's address, forwarded to the gateway for its per-address limits."""
     return request.client.host if request.client else None
+
+
+async def get_browser_address(request: Request) -> str | None:
+    return browser_address(request)
 
 
 BrowserAddress = Annotated[str | None, Depends(get_browser_address)]

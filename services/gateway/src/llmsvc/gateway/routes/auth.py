@@ -3,7 +3,6 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Response, status
-from fastapi.responses import Response as EmptyResponse
 
 from llmsvc.common.contracts.auth import (
     ApiKeyBody,
@@ -115,7 +114,7 @@ async def list_api_keys(caller: SignedIn, state: State) -> ApiKeyList:
 
 
 @router.delete("/api-keys/{key_id}", status_code=status.HTTP_204_NO_CONTENT)
-async def revoke_api_key(key_id: KeyIdPath, caller: SignedIn, state: State) -> EmptyResponse:
+async def revoke_api_key(key_id: KeyIdPath, caller: SignedIn, state: State) -> Response:
     """Revoke a key: every gateway refuses it within a second."""
     await state.auth.revoke_api_key(ApiKeyDeleteRequest(user_id=caller.sub, key_id=key_id))
-    return EmptyResponse(status_code=status.HTTP_204_NO_CONTENT)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)

@@ -13,7 +13,7 @@ from starlette.responses import RedirectResponse, Response
 from llmsvc.common.logging import get_logger
 from llmsvc.web.context import WebContext
 from llmsvc.web.csrf import new_csrf_token, tokens_match
-from llmsvc.web.deps import Ctx, MaybeSession
+from llmsvc.web.deps import Ctx, MaybeSession, browser_address
 from llmsvc.web.gateway_client import GatewayError, GatewayUnavailable, TokenPair
 from llmsvc.web.rendering import render_page
 from llmsvc.web.session_cookie import WebSession
@@ -82,7 +82,7 @@ async def login(
         return again(403, EXPIRED)
     try:
         pair = await ctx.gateway.login(
-            email=email.strip(), password=password, client=_client(request)
+            email=email.strip(), password=password, client=browser_address(request)
         )
     except GatewayError as exc:
         return again(_page_status(exc), _friendly(exc, logging_in=True))
@@ -120,10 +120,13 @@ async def register(
         return again(422, "The passwords do not match.")
     try:
         await ctx.gateway.register(
-            name=name.strip(), email=email.strip(), password=password, client=_client(request)
+            name=name.strip(),
+            email=email.strip(),
+            password=password,
+            client=browser_address(request),
         )
         pair = await ctx.gateway.login(
-            email=email.strip(), password=password, client=_client(request)
+            email=email.strip(), password=password, client=browser_address(request)
         )
     except GatewayError as exc:
         return again(_page_status(exc), _friendly(exc, logging_in=False))
@@ -138,7 +141,7 @@ async def logout(request: Request, ctx: Ctx, session: MaybeSession, csrf: str = 
         # A link from elsewhere must not log the user out: ask first.
         return render_page(request, ctx, "logout.html", session)
     if session is not None and session.access_token:
-        await _revoke(ctx, session, client=_client(request))
+        await _revoke(ctx, session, client=browser_address(request))
     response = RedirectResponse("/web/", status_code=303)
     ctx.cookies.clear(response)
     return response
@@ -156,7 +159,3 @@ async def _revoke(ctx: WebContext, session: WebSession, *, client: str | None) -
             await ctx.gateway.logout(pair.access_token, refresh_token=pair.refresh_token)
     except (GatewayError, GatewayUnavailable) as exc:
         log.info("logout at the gateway failed", error=str(exc))
-
-
-def _client(request: Request) -> str | None:
-    return request.client.host if request.client else None
