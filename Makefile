@@ -19,7 +19,7 @@ WEB_PORT ?= 8080
 WORKERS ?= 1
 export DEV_NATS_PORT DEV_MONGO_PORT LOCAL_MODEL_PORT GATEWAY_PORT WEB_PORT
 
-.PHONY: help uv setup browser dev test test-unit test-integration test-e2e lint format bench bench-quick clean
+.PHONY: help uv setup web-assets browser dev test test-unit test-integration test-e2e lint format bench bench-quick clean
 
 help:
 	@echo "make dev    run the whole stack locally (WORKERS=N for more agent workers)"
@@ -32,6 +32,17 @@ uv:
 
 setup: uv
 	$(UV) sync --locked
+	@# The web's front-end libraries (package-lock.json), for checking the copies in
+	@# static/vendor and for axe-core in the browser tests. The copies are committed,
+	@# so the web runs without npm.
+	@if command -v npm >/dev/null 2>&1; then \
+	  npm ci --prefix services/web --no-audit --no-fund --loglevel=error >/dev/null; \
+	else echo "npm missing: the vendored front-end files are not checked"; fi
+
+# After changing services/web/package.json: refresh the committed browser builds.
+web-assets:
+	npm install --prefix services/web --no-audit --no-fund
+	node services/web/scripts/vendor-assets.mjs
 
 # Debian's chromium for the browser tests (browser downloads fail on these machines).
 browser:

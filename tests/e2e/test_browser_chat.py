@@ -25,7 +25,8 @@ SECOND = "What did I say? [mock:tps=10]"
 #: The text of a reply still being streamed, once some of it has been painted.
 PARTIAL_REPLY_JS = """() => {
   const c = document.querySelector("#message-list .message.assistant.streaming .content");
-  return c && c.textContent.length > 0 ? c.textContent : null;
+  const text = c ? c.textContent.trim() : "";
+  return text.length > 0 ? text : null;
 }"""
 
 
@@ -73,7 +74,7 @@ async def register(page: Page, web_url: str, email: str) -> None:
 async def send(page: Page, text: str) -> None:
     """Type a message and send it; the reply must come back as an SSE stream."""
     async with page.expect_response(re.compile(r"/web/api/chat$")) as info:
-        await page.get_by_label("Message").fill(text)
+        await page.get_by_label("Message", exact=True).fill(text)
         await page.get_by_role("button", name="Send").click()
     response = await info.value
     assert response.status == 200
@@ -112,7 +113,7 @@ async def test_register_chat_reload_rename_delete_logout(stack: Stack, browser: 
         await expect(session_items(page)).to_have_count(1)
         await expect(session_items(page).first).to_have_class(re.compile(r"\bactive\b"))
         await expect(page).to_have_url(re.compile(r"/web/chat#[A-Za-z0-9_-]+$"))
-        await expect(page.get_by_label("Message")).to_have_value("")
+        await expect(page.get_by_label("Message", exact=True)).to_have_value("")
         await expect(page.get_by_role("button", name="Send")).to_be_enabled()
         # The user's bubble is in the normal text colour (not the muted nav colour).
         body_color = await page.locator("body").evaluate("b => getComputedStyle(b).color")
@@ -159,7 +160,7 @@ async def test_register_chat_reload_rename_delete_logout(stack: Stack, browser: 
         await expect(page.locator("#session-title")).to_have_text("New conversation")
         await expect(page.locator("#message-list .message")).to_have_count(0)
         # Opening a conversation ends by putting the cursor in the composer.
-        await expect(page.get_by_label("Message")).to_be_focused()
+        await expect(page.get_by_label("Message", exact=True)).to_be_focused()
         renamed = session_items(page).filter(has_text="Questions for Ada")
         await expect(renamed).not_to_have_class(re.compile(r"\bactive\b"))
         # The row's buttons are reachable from the keyboard, and show when focused.
@@ -185,7 +186,7 @@ async def test_register_chat_reload_rename_delete_logout(stack: Stack, browser: 
         ]
 
         # Log out: the session cookie is gone and the chat sends us to the login page.
-        await page.get_by_role("link", name="Log out").click()
+        await page.get_by_role("button", name="Log out").click()
         await expect(page.get_by_role("link", name="Log in").first).to_be_visible()
         await expect(page.locator(".topbar .user")).to_have_count(0)
         await page.goto(f"{web}/web/chat")
@@ -211,7 +212,10 @@ async def assert_rendered_safely(page: Page) -> None:
     reply = page.locator("#message-list .message.assistant .content").last
     expected = turns(INJECTION)[1]["content"]
     # Markup stays text; the javascript: link is left as its literal markdown.
-    await expect(reply).to_have_text(expected.replace("[safe](https://example.com/docs)", "safe"))
+    # The link shows where it goes.
+    await expect(reply).to_have_text(
+        expected.replace("[safe](https://example.com/docs)", "safe example.com")
+    )
     await expect(reply).to_contain_text("<img src=x onerror=alert(1)>")
     await expect(reply).to_contain_text("[link](javascript:alert(1))")
     await expect(page.locator("#message-list img")).to_have_count(0)
@@ -221,8 +225,9 @@ async def assert_rendered_safely(page: Page) -> None:
     assert not await page.locator("#message-list *").evaluate_all(
         "els => els.some(e => [...e.attributes].some(a => /^\\s*javascript:/i.test(a.value)))"
     )
-    link = reply.get_by_role("link", name="safe")
+    link = reply.get_by_role("link", name="safe example.com")
     await expect(link).to_have_attribute("rel", "noopener noreferrer nofollow")
+    await expect(link).to_have_attribute("target", "_blank")
     await expect(page.locator("#message-list .message.user .content")).to_have_text(INJECTION)
 
 

@@ -159,6 +159,30 @@ async def test_list_pages_newest_first_and_sees_each_once(
     assert exact.next_cursor is None
 
 
+async def test_search_finds_names_with_every_word_in_any_case_and_only_ones_own(
+    settings: SessionsSettings, nc: NATS
+) -> None:
+    trip = await create(nc, name="Trip to Lisbon in May")
+    await create(nc, name="Lisbon restaurants")
+    await create(nc, name="Tax return")
+    await create(nc, BOB, name="Bob's trip to Lisbon")
+    # Regex characters are text to find: this matches nothing rather than everything.
+    await create(nc, name="a.b")
+
+    async def search(query: str, user_id: str = ALICE) -> list[str]:
+        req = ListSessions(user_id=user_id, query=query)
+        return [s.name for s in (await SessionsClient(nc).list(req)).sessions]
+
+    assert await search("lisbon") == ["Lisbon restaurants", "Trip to Lisbon in May"]
+    assert await search("  TRIP   lisbon ") == [trip.name]
+    assert await search("may trip") == [trip.name]
+    assert await search("a.b") == ["a.b"]
+    assert await search(".*") == []
+    assert await search("Tax") == ["Tax return"]
+    assert await search("lisbon", BOB) == ["Bob's trip to Lisbon"]
+    assert len(await search("")) == 4
+
+
 async def test_touch_and_rename_move_a_session_to_the_top(
     settings: SessionsSettings, nc: NATS
 ) -> None:

@@ -137,26 +137,35 @@ async def test_login_form_without_csrf_token_is_forbidden() -> None:
         assert web.gateway.issued == 0
 
 
-async def test_logout_revokes_at_gateway_and_clears_cookie() -> None:
+async def test_logout_is_a_post_form_that_revokes_at_gateway_and_clears_cookie() -> None:
     async with browser() as web:
         await web.login()
         token = await web.csrf("/web/chat")
-        response = await web.client.get("/web/auth/logout", params={"csrf": token})
+        chat = (await web.client.get("/web/chat")).text
+        # The form posts the token in its body: never in a URL, a log or a Referer.
+        assert 'action="/web/auth/logout"' in chat and "csrf=" not in chat
+        response = await web.client.post("/web/auth/logout", data={"csrf_token": token})
         assert response.status_code == 303
-        assert response.headers["location"] == "/web/"
+        assert response.headers["location"] == "/web/login?signed_out=1"
         set_cookie = response.headers["set-cookie"]
         assert set_cookie.startswith('llmsvc_web=""') or "Max-Age=0" in set_cookie
         assert web.gateway.logout_calls == [{"refresh_token": "ref-1"}]
         assert (await web.client.get("/web/chat")).status_code == 303
+        page = await web.client.get("/web/login?signed_out=1")
+        assert "You are logged out." in page.text
 
 
-async def test_logout_link_without_token_asks_first() -> None:
+async def test_logout_without_the_token_asks_first_and_a_link_only_asks() -> None:
     async with browser() as web:
         await web.login()
-        response = await web.client.get("/web/auth/logout")
-        assert response.status_code == 200
-        assert "Log out?" in response.text
-        assert "set-cookie" not in response.headers
+        for response in (
+            await web.client.post("/web/auth/logout", data={"csrf_token": "forged"}),
+            await web.client.post("/web/auth/logout"),
+            await web.client.get("/web/auth/logout", params={"csrf": "anything"}),
+        ):
+            assert response.status_code in (200, 403)
+            assert "Log out?" in response.text
+            assert "set-cookie" not in response.headers
         assert web.gateway.logout_calls == []
         assert (await web.client.get("/web/chat")).status_code == 200
 
@@ -167,7 +176,7 @@ async def test_logout_when_gateway_is_down_still_clears_cookie() -> None:
         token = await web.csrf("/web/chat")
         web.gateway.expire_access_tokens()
         web.gateway.valid_refresh.clear()
-        response = await web.client.get("/web/auth/logout", params={"csrf": token})
+        response = await web.client.post("/web/auth/logout", data={"csrf_token": token})
         assert response.status_code == 303
         assert (await web.client.get("/web/chat")).status_code == 303
 

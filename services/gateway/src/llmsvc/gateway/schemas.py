@@ -7,7 +7,7 @@ from typing import Annotated, Any
 from fastapi import Path
 from pydantic import BaseModel, ConfigDict, StringConstraints, model_validator
 
-from llmsvc.common.contracts.sessions import Instructions, SessionName
+from llmsvc.common.contracts.sessions import Instructions, Session, SessionName
 from llmsvc.common.models import ModelId
 
 MessageText = Annotated[str, StringConstraints(min_length=1, max_length=32_000)]
@@ -52,6 +52,11 @@ class UpdateSessionBody(Body):
     name: SessionName | None = None
     model: ModelId | None = None
     instructions: Instructions | None = None
+
+
+class SessionView(Session):
+    #: The run answering in this conversation now, if any.
+    active_run_id: str | None = None
 
 
 class ModelCard(BaseModel):

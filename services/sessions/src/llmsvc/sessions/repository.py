@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -62,10 +64,21 @@ class SessionRepository:
         return _session(await self._sessions.find_one(_live(user_id, session_id)))
 
     async def page(
-        self, *, user_id: str, limit: int, after: tuple[datetime, str] | None
+        self,
+        *,
+        user_id: str,
+        limit: int,
+        after: tuple[datetime, str] | None,
+        words: Sequence[str] = (),
     ) -> list[Session]:
-        """Up to `limit` of the owner's sessions, newest activity first, after a sort key."""
+        """Up to `limit` of the owner's sessions, newest activity first, after a sort key;
+        with `words`, only those whose name contains each of them (any case)."""
         query: Document = {"user_id": user_id, "deleted_at": None}
+        if words:
+            # Escaped: the user's words are text to find, never a pattern.
+            query["$and"] = [
+                {"name": {"$regex": re.escape(word), "$options": "i"}} for word in words
+            ]
         if after is not None:
             updated_at, session_id = after
             query["$or"] = [

@@ -72,7 +72,9 @@ class SessionService:
     async def list_sessions(self, req: ListSessions) -> SessionPage:
         after = decode_cursor(req.cursor) if req.cursor else None
         # One more than asked tells whether another page follows.
-        found = await self._sessions.page(user_id=req.user_id, limit=req.limit + 1, after=after)
+        found = await self._sessions.page(
+            user_id=req.user_id, limit=req.limit + 1, after=after, words=req.query.split()[:10]
+        )
         page = found[: req.limit]
         next_cursor = None
         if len(found) > req.limit:

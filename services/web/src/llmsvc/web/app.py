@@ -15,7 +15,7 @@ from llmsvc.web.auth_flow import TokenRefresher
 from llmsvc.web.context import State, WebContext
 from llmsvc.web.error_handlers import install_error_handlers
 from llmsvc.web.gateway_client import GatewayClient
-from llmsvc.web.routes import api, auth, pages
+from llmsvc.web.routes import account, api, auth, pages
 from llmsvc.web.security_headers import SecurityHeadersMiddleware
 from llmsvc.web.session_cookie import SessionCookies
 from llmsvc.web.settings import WebSettings
@@ -90,5 +90,6 @@ def create_app(
     app.include_router(pages.router)
     app.include_router(auth.router)
     app.include_router(api.router)
+    app.include_router(account.router)
     install_error_handlers(app)
     return app

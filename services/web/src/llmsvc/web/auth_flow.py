@@ -63,6 +63,18 @@ class TokenRefresher:
             del self._flights[key]
 
 
+#: A 401 with this code refuses what the user typed (a wrong current password), not
+#: the access token: it goes back to the user as it is, with no refresh.
+NOT_ABOUT_THE_TOKEN = frozenset({"invalid_credentials"})
+
+
+async def _token_refused(response: httpx.Response) -> bool:
+    if response.status_code != 401:
+        return False
+    await response.aread()
+    return GatewayError.code_of(response.content) not in NOT_ABOUT_THE_TOKEN
+
+
 @dataclass(frozen=True)
 class Upstream:
     """A gateway response plus the session it was obtained with (new if refreshed)."""
@@ -84,7 +96,7 @@ async def call_with_refresh(
     if session is None or not session.access_token:
         raise NotLoggedIn()
     response = await call(session.access_token)
-    if response.status_code != 401:
+    if not await _token_refused(response):
         return Upstream(response, session, refreshed=False)
     await response.aclose()
     if not session.refresh_token:

@@ -57,14 +57,24 @@ class GatewayError(Exception):
     @classmethod
     async def from_response(cls, response: httpx.Response) -> GatewayError:
         body = await response.aread()
-        code, message = "gateway_error", f"HTTP {response.status_code}"
-        try:
-            error = json.loads(body)["error"]
-            code = str(error.get("code") or code)
-            message = str(error.get("message") or message)
-        except (ValueError, KeyError, TypeError, AttributeError):
-            pass
+        error = _error_of(body)
+        code = str(error.get("code") or "gateway_error")
+        message = str(error.get("message") or f"HTTP {response.status_code}")
         return cls(response.status_code, code, message, body)
+
+    @staticmethod
+    def code_of(body: bytes) -> str | None:
+        """The `error.code` of a gateway error body, if it has one."""
+        code = _error_of(body).get("code")
+        return str(code) if code else None
+
+
+def _error_of(body: bytes) -> dict[str, Any]:
+    try:
+        error = json.loads(body)["error"]
+    except (ValueError, KeyError, TypeError):
+        return {}
+    return error if isinstance(error, dict) else {}
 
 
 def _segment(value: str) -> str:
@@ -141,6 +151,28 @@ class GatewayClient:
         body = {"refresh_token": refresh_token} if refresh_token else {}
         return await self._send("POST", "/auth/logout", token=token, json_body=body)
 
+    async def logout_all(self, token: str) -> httpx.Response:
+        return await self._send("POST", "/auth/logout-all", token=token)
+
+    async def change_password(
+        self, token: str, *, current_password: str, new_password: str
+    ) -> httpx.Response:
+        body = {"current_password": current_password, "new_password": new_password}
+        return await self._send("POST", "/auth/password", token=token, json_body=body)
+
+    async def api_keys(self, token: str) -> httpx.Response:
+        return await self._send("GET", "/auth/api-keys", token=token)
+
+    async def create_api_key(
+        self, token: str, *, name: str, expires_in_days: int | None = None
+    ) -> httpx.Response:
+        body = _params(name=name, expires_in_days=expires_in_days)
+        return await self._send("POST", "/auth/api-keys", token=token, json_body=body)
+
+    async def revoke_api_key(self, token: str, key_id: str) -> httpx.Response:
+        path = f"/auth/api-keys/{_segment(key_id)}"
+        return await self._send("DELETE", path, token=token)
+
     async def healthz(self) -> bool:
         try:
             return (await self._send("GET", "/healthz")).status_code == 200
@@ -149,18 +181,34 @@ class GatewayClient:
 
     # -- conversations (relayed as they are) ------------------------------------------
     async def list_sessions(
-        self, token: str, *, limit: int | None = None, cursor: str | None = None
+        self,
+        token: str,
+        *,
+        limit: int | None = None,
+        cursor: str | None = None,
+        query: str | None = None,
     ) -> httpx.Response:
-        params = _params(limit=limit, cursor=cursor)
+        params = _params(limit=limit, cursor=cursor, q=query or None)
         return await self._send("GET", "/conversation/sessions", token=token, params=params)
 
-    async def create_session(self, token: str, *, name: str | None = None) -> httpx.Response:
-        body = _params(name=name)
+    async def create_session(self, token: str, **fields: str | None) -> httpx.Response:
+        """`fields`: name, model, instructions (left out when None)."""
+        body = _params(**fields)
         return await self._send("POST", "/conversation/session", token=token, json_body=body)
 
-    async def rename_session(self, token: str, session_id: str, *, name: str) -> httpx.Response:
+    async def get_session(self, token: str, session_id: str) -> httpx.Response:
         path = f"/conversation/session/{_segment(session_id)}"
-        return await self._send("PATCH", path, token=token, json_body={"name": name})
+        return await self._send("GET", path, token=token)
+
+    async def update_session(
+        self, token: str, session_id: str, **fields: str | None
+    ) -> httpx.Response:
+        """`fields`: name, model, instructions (left out when None)."""
+        path = f"/conversation/session/{_segment(session_id)}"
+        return await self._send("PATCH", path, token=token, json_body=_params(**fields))
+
+    async def models(self, token: str) -> httpx.Response:
+        return await self._send("GET", "/models", token=token)
 
     async def delete_session(self, token: str, session_id: str) -> httpx.Response:
         path = f"/conversation/session/{_segment(session_id)}"
@@ -178,26 +226,39 @@ class GatewayClient:
         return await self._send("POST", path, token=token)
 
     async def start_chat(
-        self, token: str, *, message: str, session_id: str | None
+        self,
+        token: str,
+        *,
+        message: str,
+        session_id: str | None,
+        edit_message_id: str | None = None,
     ) -> httpx.Response:
         """Open `POST /conversation` as a stream; the caller closes the response."""
         body: dict[str, Any] = {"message": message, "stream": True}
-        if session_id:
-            body["session_id"] = session_id
-        headers = {"Accept": "text/event-stream"}
+        body |= _params(session_id=session_id or None, edit_message_id=edit_message_id)
         return await self._send(
-            "POST", "/conversation", token=token, json_body=body, headers=headers, stream=True
+            "POST", "/conversation", token=token, json_body=body, headers=_SSE, stream=True
+        )
+
+    async def regenerate(self, token: str, session_id: str) -> httpx.Response:
+        """Open a new answer to the conversation's last user message as a stream."""
+        path = f"/conversation/session/{_segment(session_id)}/regenerate"
+        return await self._send(
+            "POST", path, token=token, json_body={"stream": True}, headers=_SSE, stream=True
         )
 
     async def run_events(
         self, token: str, run_id: str, *, last_event_id: str | None
     ) -> httpx.Response:
         """Open a run's event stream (resuming after `last_event_id`); caller closes it."""
-        headers = {"Accept": "text/event-stream"}
+        headers = dict(_SSE)
         if last_event_id:
             headers["Last-Event-ID"] = last_event_id
         path = f"/conversation/runs/{_segment(run_id)}/events"
         return await self._send("GET", path, token=token, headers=headers, stream=True)
+
+
+_SSE = {"Accept": "text/event-stream"}
 
 
 def _forwarded(client: str | None) -> dict[str, str]:

@@ -46,10 +46,16 @@ class GetSession(Contract):
     session_id: str
 
 
+#: A search of conversation names: words that must all appear, in any case.
+SessionQuery = Annotated[str, StringConstraints(strip_whitespace=True, max_length=200)]
+
+
 class ListSessions(Contract):
     user_id: str
     limit: int = Field(20, ge=1, le=100)
     cursor: str | None = None
+    #: Only conversations whose name contains every word of `query` (case-insensitive).
+    query: SessionQuery = ""
 
 
 class SessionPage(Contract):

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import asyncio
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Response, status
@@ -16,7 +17,7 @@ from llmsvc.common.contracts.sessions import (
 from llmsvc.common.errors import Forbidden, ValidationFailed
 from llmsvc.gateway.deps import Authenticated, State
 from llmsvc.gateway.runs import owned_session
-from llmsvc.gateway.schemas import CreateSessionBody, IdPath, UpdateSessionBody
+from llmsvc.gateway.schemas import CreateSessionBody, IdPath, SessionView, UpdateSessionBody
 from llmsvc.gateway.state import GatewayState
 
 router = APIRouter(prefix="/conversation", tags=["sessions"])
@@ -24,6 +25,8 @@ router = APIRouter(prefix="/conversation", tags=["sessions"])
 SessionIdPath = IdPath
 Limit = Annotated[int, Query(ge=1, le=100)]
 Cursor = Annotated[str | None, Query(max_length=512)]
+#: Words to find in conversation names (all of them, any case).
+Search = Annotated[str, Query(max_length=200)]
 
 
 @router.post("/session", status_code=status.HTTP_201_CREATED, response_model=Session)
@@ -41,16 +44,31 @@ async def create_session(
     return session
 
 
-@router.get("/session/{session_id}", response_model=Session)
-async def get_session(session_id: SessionIdPath, caller: Authenticated, state: State) -> Session:
-    return await owned_session(state, user_id=caller.sub, session_id=session_id)
+@router.get("/session/{session_id}", response_model=SessionView)
+async def get_session(
+    session_id: SessionIdPath, caller: Authenticated, state: State
+) -> SessionView:
+    """The conversation, and the run answering in it now if there is one (its events:
+    `GET /conversation/runs/{active_run_id}/events`), so another tab or device can
+    follow a reply that is being written."""
+    session, active = await asyncio.gather(
+        owned_session(state, user_id=caller.sub, session_id=session_id),
+        state.locks.holder(session_id),
+    )
+    return SessionView(**session.model_dump(), active_run_id=active)
 
 
 @router.get("/sessions", response_model=SessionPage)
 async def list_my_sessions(
-    caller: Authenticated, state: State, limit: Limit = 20, cursor: Cursor = None
+    caller: Authenticated,
+    state: State,
+    limit: Limit = 20,
+    cursor: Cursor = None,
+    q: Search = "",
 ) -> SessionPage:
-    payload = ListSessions(user_id=caller.sub, limit=limit, cursor=cursor)
+    """The caller's conversations, newest activity first; `q` keeps those whose name
+    contains each of its words."""
+    payload = ListSessions(user_id=caller.sub, limit=limit, cursor=cursor, query=q)
     return await state.sessions.list(payload)
 
 

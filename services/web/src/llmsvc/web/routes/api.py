@@ -30,17 +30,29 @@ class _Body(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+Name = Annotated[str, Field(min_length=1, max_length=200)]
+Instructions = Annotated[str, Field(max_length=4000)]
+ModelId = Annotated[str, Field(min_length=1, max_length=200)]
+OptionalId = Annotated[str | None, Field(pattern=r"^[A-Za-z0-9_-]{1,200}$")]
+
+
 class NewSession(_Body):
     name: Annotated[str | None, Field(max_length=200)] = None
+    model: ModelId | None = None
+    instructions: Instructions | None = None
 
 
-class Rename(_Body):
-    name: Annotated[str, Field(min_length=1, max_length=200)]
+class SessionChange(_Body):
+    name: Name | None = None
+    model: ModelId | None = None
+    instructions: Instructions | None = None
 
 
 class ChatMessage(_Body):
     message: Annotated[str, Field(min_length=1, max_length=100_000)]
-    session_id: Annotated[str | None, Field(pattern=r"^[A-Za-z0-9_-]{1,200}$")] = None
+    session_id: OptionalId = None
+    #: Replace this earlier user message (and all after it) with `message`.
+    edit_message_id: OptionalId = None
 
 
 @router.get("/sessions")
@@ -50,11 +62,12 @@ async def list_sessions(
     client: BrowserAddress,
     limit: Limit = None,
     cursor: Cursor = None,
+    q: Annotated[str | None, Query(max_length=200)] = None,
 ) -> Response:
     upstream = await call_with_refresh(
         ctx.refresher,
         session,
-        lambda token: ctx.gateway.list_sessions(token, limit=limit, cursor=cursor),
+        lambda token: ctx.gateway.list_sessions(token, limit=limit, cursor=cursor, query=q),
         client=client,
     )
     return relay_body(upstream, ctx.cookies)
@@ -65,25 +78,47 @@ async def create_session(
     ctx: Ctx, session: MaybeSession, client: BrowserAddress, body: NewSession
 ) -> Response:
     name = body.name.strip() if body.name and body.name.strip() else None
+    fields = {"name": name, "model": body.model, "instructions": body.instructions}
     upstream = await call_with_refresh(
         ctx.refresher,
         session,
-        lambda token: ctx.gateway.create_session(token, name=name),
+        lambda token: ctx.gateway.create_session(token, **fields),
+        client=client,
+    )
+    return relay_body(upstream, ctx.cookies)
+
+
+@router.get("/sessions/{session_id}")
+async def get_session(
+    ctx: Ctx, session: MaybeSession, client: BrowserAddress, session_id: Id
+) -> Response:
+    upstream = await call_with_refresh(
+        ctx.refresher,
+        session,
+        lambda token: ctx.gateway.get_session(token, session_id),
         client=client,
     )
     return relay_body(upstream, ctx.cookies)
 
 
 @router.patch("/sessions/{session_id}")
-async def rename_session(
-    ctx: Ctx, session: MaybeSession, client: BrowserAddress, session_id: Id, body: Rename
+async def update_session(
+    ctx: Ctx, session: MaybeSession, client: BrowserAddress, session_id: Id, body: SessionChange
 ) -> Response:
+    """Rename, or change the model or the instructions (the gateway checks the model)."""
+    fields = body.model_dump(exclude_none=True)
     upstream = await call_with_refresh(
         ctx.refresher,
         session,
-        lambda token: ctx.gateway.rename_session(token, session_id, name=body.name),
+        lambda token: ctx.gateway.update_session(token, session_id, **fields),
         client=client,
     )
+    return relay_body(upstream, ctx.cookies)
+
+
+@router.get("/models")
+async def models(ctx: Ctx, session: MaybeSession, client: BrowserAddress) -> Response:
+    upstream = await call_with_refresh(ctx.refresher, session, ctx.gateway.models, client=client)
     return relay_body(upstream, ctx.cookies)
 
 
@@ -126,8 +161,25 @@ async def chat(
         ctx.refresher,
         session,
         lambda token: ctx.gateway.start_chat(
-            token, message=body.message, session_id=body.session_id
+            token,
+            message=body.message,
+            session_id=body.session_id,
+            edit_message_id=body.edit_message_id,
         ),
+        client=client,
+    )
+    return await relay_stream(upstream, ctx.cookies)
+
+
+@router.post("/sessions/{session_id}/regenerate")
+async def regenerate(
+    ctx: Ctx, session: MaybeSession, client: BrowserAddress, session_id: Id
+) -> Response:
+    """A new answer to the conversation's last user message, streamed like /chat."""
+    upstream = await call_with_refresh(
+        ctx.refresher,
+        session,
+        lambda token: ctx.gateway.regenerate(token, session_id),
         client=client,
     )
     return await relay_stream(upstream, ctx.cookies)

@@ -14,6 +14,7 @@ from llmsvc.common.logging import get_logger
 from llmsvc.web.context import WebContext
 from llmsvc.web.csrf import new_csrf_token, tokens_match
 from llmsvc.web.deps import Ctx, MaybeSession, browser_address
+from llmsvc.web.forms import EXPIRED, UNAVAILABLE, friendly, page_status, signed_out
 from llmsvc.web.gateway_client import GatewayError, GatewayUnavailable, TokenPair
 from llmsvc.web.rendering import render_page
 from llmsvc.web.session_cookie import WebSession
@@ -27,27 +28,6 @@ router = APIRouter(prefix="/web/auth")
 # Plain strings with defaults: a missing or odd field is the gateway's to judge and
 # comes back as a message on the form, never as a JSON validation error.
 FormField = Annotated[str, Form()]
-
-EXPIRED = "This form has expired. Please try again."
-UNAVAILABLE = "The service is unavailable right now. Please try again in a moment."
-
-
-def _friendly(exc: GatewayError, *, logging_in: bool) -> str:
-    if exc.status == 401 and logging_in:
-        return "Wrong email or password."
-    if exc.status == 409:
-        return "An account with this email already exists."
-    if exc.status in (400, 422):
-        return f"Please check the form: {exc.message}"
-    if exc.status == 429:
-        return "Too many attempts. Please wait a moment and try again."
-    if exc.status >= 500:
-        return "Something went wrong on our side. Please try again in a moment."
-    return exc.message
-
-
-def _page_status(exc: GatewayError) -> int:
-    return exc.status if 400 <= exc.status < 500 else 503
 
 
 def _logged_in(ctx: WebContext, pair: TokenPair) -> Response:
@@ -85,7 +65,7 @@ async def login(
             email=email.strip(), password=password, client=browser_address(request)
         )
     except GatewayError as exc:
-        return again(_page_status(exc), _friendly(exc, logging_in=True))
+        return again(page_status(exc), friendly(exc, logging_in=True))
     except GatewayUnavailable:
         return again(503, UNAVAILABLE)
     return _logged_in(ctx, pair)
@@ -129,22 +109,30 @@ async def register(
             email=email.strip(), password=password, client=browser_address(request)
         )
     except GatewayError as exc:
-        return again(_page_status(exc), _friendly(exc, logging_in=False))
+        return again(page_status(exc), friendly(exc, logging_in=False))
     except GatewayUnavailable:
         return again(503, UNAVAILABLE)
     return _logged_in(ctx, pair)
 
 
 @router.get("/logout")
-async def logout(request: Request, ctx: Ctx, session: MaybeSession, csrf: str = "") -> Response:
-    if session is not None and session.logged_in and not tokens_match(session.csrf, csrf):
-        # A link from elsewhere must not log the user out: ask first.
-        return render_page(request, ctx, "logout.html", session)
+async def logout_page(request: Request, ctx: Ctx, session: MaybeSession) -> Response:
+    """A link to log out only asks: logging out is a POST with the form's CSRF token."""
+    if session is None or not session.logged_in:
+        return RedirectResponse("/web/", status_code=303)
+    return render_page(request, ctx, "logout.html", session)
+
+
+@router.post("/logout")
+async def logout(
+    request: Request, ctx: Ctx, session: MaybeSession, csrf_token: FormField = ""
+) -> Response:
+    if session is not None and session.logged_in and not tokens_match(session.csrf, csrf_token):
+        # A form from elsewhere must not log the user out: ask first.
+        return render_page(request, ctx, "logout.html", session, status_code=403)
     if session is not None and session.access_token:
         await _revoke(ctx, session, client=browser_address(request))
-    response = RedirectResponse("/web/", status_code=303)
-    ctx.cookies.clear(response)
-    return response
+    return signed_out(ctx)
 
 
 async def _revoke(ctx: WebContext, session: WebSession, *, client: str | None) -> None:

@@ -24,10 +24,13 @@ async def home(request: Request, ctx: Ctx, session: MaybeSession) -> Response:
 
 
 @router.get("/web/login")
-async def login_page(request: Request, ctx: Ctx, session: MaybeSession) -> Response:
+async def login_page(
+    request: Request, ctx: Ctx, session: MaybeSession, signed_out: bool = False
+) -> Response:
     if session is not None and session.logged_in:
         return RedirectResponse("/web/chat", status_code=303)
-    return render_page(request, ctx, "login.html", session, email="")
+    notice = "You are logged out." if signed_out else None
+    return render_page(request, ctx, "login.html", session, email="", notice=notice)
 
 
 @router.get("/web/register")

@@ -43,15 +43,25 @@ export async function api(method, path, body) {
   return response.status === 204 ? null : response.json();
 }
 
-// Starts a reply: POST /web/api/chat answers with the gateway's SSE stream.
-export function postChat(message, sessionId, signal) {
-  return fetch(`${BASE}/chat`, {
+function openStream(url, body, signal) {
+  return fetch(url, {
     method: "POST",
     credentials: "same-origin",
     headers: headers({ "Content-Type": "application/json", Accept: "text/event-stream" }),
-    body: JSON.stringify({ message, session_id: sessionId }),
+    body: JSON.stringify(body),
     signal,
   });
+}
+
+// Starts a reply: POST /web/api/chat answers with the gateway's SSE stream.
+// `turn`: {message, session_id, edit_message_id}.
+export function postChat(turn, signal) {
+  return openStream(`${BASE}/chat`, turn, signal);
+}
+
+// A new answer to the conversation's last user message, streamed the same way.
+export function postRegenerate(sessionId, signal) {
+  return openStream(`${BASE}/sessions/${encodeURIComponent(sessionId)}/regenerate`, {}, signal);
 }
 
 // Resumes a run's events after the last one seen (Last-Event-ID).

@@ -1,10 +1,14 @@
-// One assistant reply being streamed: parses its events, paints its text as markdown,
+// One assistant reply being streamed: parses its events, paints its text as markdown
+// (finished blocks once, the growing end at most once a frame), shows its tool steps,
 // and resumes from the last event id when the connection drops.
 import { ApiError, errorFrom, resumeRun } from "./api.js";
-import { renderMarkdown } from "./markdown.js";
+import { StreamingMarkdown } from "./markdown.js";
+import { addToolStep, note, setToolResult } from "./messages.js";
 import { readEvents } from "./sse.js";
 
 const MAX_RESUMES = 6;
+// Painting may take at most this share of the time: a slow render paints less often.
+const PAINT_SHARE = 0.25;
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
 function parse(data) {
@@ -19,16 +23,27 @@ export class Reply {
   // hooks: onMetadata(reply, data), onStatus(text), paint(fn) wraps a repaint (scrolling)
   constructor(node, hooks) {
     this.node = node;
-    this.content = node.querySelector(".content");
+    this.view = new StreamingMarkdown(node.querySelector(".content"));
     this.hooks = hooks;
     this.text = "";
     this.runId = null;
+    this.sessionId = null;
     this.lastId = null;
-    this.finished = false;
+    /** "done", "cancelled" or "error" once a terminal event came. */
+    this.outcome = null;
+    this.error = null;
     this.stopRequested = false;
     this.abort = new AbortController();
     this.frame = 0;
+    this.timer = 0;
+    this.paintedAt = 0;
+    this.paintCost = 0;
     node.classList.add("streaming");
+    node.setAttribute("aria-busy", "true");
+  }
+
+  get finished() {
+    return this.outcome !== null;
   }
 
   get aborted() {
@@ -37,24 +52,42 @@ export class Reply {
 
   paint() {
     this.frame = 0;
-    this.hooks.paint(() => this.content.replaceChildren(renderMarkdown(this.text)));
+    const started = performance.now();
+    this.hooks.paint(() => this.view.update(this.text));
+    this.paintedAt = performance.now();
+    this.paintCost = this.paintedAt - started;
   }
 
   schedulePaint() {
-    if (!this.frame) this.frame = requestAnimationFrame(() => this.paint());
+    if (this.frame || this.timer) return;
+    const wait = this.paintedAt + this.paintCost / PAINT_SHARE - performance.now();
+    const frame = () => {
+      this.timer = 0;
+      this.frame = requestAnimationFrame(() => this.paint());
+    };
+    if (wait > 16) this.timer = setTimeout(frame, wait);
+    else frame();
+  }
+
+  cancelPaint() {
+    clearTimeout(this.timer);
+    cancelAnimationFrame(this.frame);
+    this.timer = 0;
+    this.frame = 0;
   }
 
   note(text, className = "note") {
-    const p = document.createElement("p");
-    p.className = className;
-    p.textContent = text;
-    this.node.append(p);
+    note(this.node, text, className);
   }
 
   finish() {
-    if (this.frame) cancelAnimationFrame(this.frame);
-    this.paint();
+    this.cancelPaint();
+    this.hooks.paint(() => this.view.finish(this.text));
     this.node.classList.remove("streaming");
+    this.node.removeAttribute("aria-busy");
+    if (this.outcome === "cancelled" || this.outcome === "error" || !this.outcome) {
+      this.node.dataset.status = this.outcome === "error" ? "error" : "interrupted";
+    }
   }
 
   handle(ev) {
@@ -63,34 +96,44 @@ export class Reply {
     switch (ev.event) {
       case "metadata":
         this.runId = data.run_id ?? this.runId;
+        this.sessionId = data.session_id ?? this.sessionId;
         this.hooks.onMetadata(this, data);
         break;
       case "token":
         this.text += data.text ?? "";
         this.schedulePaint();
         break;
-      case "reset": // the run restarted elsewhere: its text starts over
+      case "tool_call":
+        this.hooks.paint(() => addToolStep(this.node, data));
+        break;
+      case "tool_result":
+        this.hooks.paint(() => setToolResult(this.node, data));
+        break;
+      case "reset": // the run restarted elsewhere: its text and steps start over
         this.text = "";
+        this.node.querySelector(".steps").replaceChildren();
         this.schedulePaint();
         break;
       case "done":
         this.text = data.message?.content ?? this.text;
-        this.finished = true;
+        this.messageId = data.message?.id ?? null;
+        this.outcome = "done";
         break;
       case "error":
-        this.finished = true;
+        this.outcome = "error";
+        this.error = data;
         this.note(data.message || "The reply failed.", "note error");
         break;
       case "cancelled":
-        this.finished = true;
-        this.note("Stopped.");
+        this.outcome = "cancelled";
+        this.note("Stopped before the reply was finished.");
         break;
       default:
         break;
     }
   }
 
-  // Reads `first` (the POST /web/api/chat response) to the end, then resumes with
+  // Reads `first` (the POST response) to the end, then resumes with
   // GET /web/api/runs/{id}/events + Last-Event-ID until a terminal event arrives.
   async follow(first) {
     let response = first;
