@@ -6,8 +6,11 @@ from collections.abc import AsyncIterator, Iterator
 
 import httpx
 import pytest
+from playwright.async_api import Browser, async_playwright, expect
 
 from llmsvc.common import subjects
+from tests.support.browser import chromium_path, launch
+from tests.support.chat_page import WAIT_MS
 from tests.support.infra import Infra
 from tests.support.mockllm import start_mockllm
 from tests.support.procs import Proc, free_port
@@ -77,3 +80,17 @@ async def second_gateway(stack: Stack) -> AsyncIterator[Proc]:
     proc = stack.add("gateway-2", "llm-gateway", port=port, GATEWAY_PORT=str(port))
     yield proc
     proc.stop()
+
+
+@pytest.fixture(scope="module")
+async def browser() -> AsyncIterator[Browser]:
+    executable = chromium_path()
+    if executable is None:
+        pytest.skip("Debian's chromium is not installed (apt-get install chromium)")
+    expect.set_options(timeout=WAIT_MS)
+    async with async_playwright() as pw:
+        b = await launch(pw, executable)
+        try:
+            yield b
+        finally:
+            await b.close()

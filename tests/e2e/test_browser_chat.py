@@ -4,22 +4,18 @@ does, from registering to logging out, and model output that tries to inject mar
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator
-from pathlib import Path
 
 import pytest
-from playwright.async_api import Browser, Locator, Page, async_playwright, expect
+from playwright.async_api import Browser, Page, expect
 
 from llmsvc.common.ids import new_id
 from llmsvc.mockllm.replies import reply_for
-from tests.support.browser import PageWatch, chromium_path, launch, watched_page
+from tests.support.browser import PageWatch, watched_page
+from tests.support.chat_page import ARTIFACTS, PASSWORD, register, send, session_items
 from tests.support.stack import Stack
 
 pytestmark = pytest.mark.e2e
 
-ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
-PASSWORD = "correct horse battery"
-WAIT_MS = 15_000
 #: The mock echoes this (directive included), streaming it at 10 tokens a second.
 SECOND = "What did I say? [mock:tps=10]"
 #: The text of a reply still being streamed, once some of it has been painted.
@@ -28,20 +24,6 @@ PARTIAL_REPLY_JS = """() => {
   const text = c ? c.textContent.trim() : "";
   return text.length > 0 ? text : null;
 }"""
-
-
-@pytest.fixture(scope="module")
-async def browser() -> AsyncIterator[Browser]:
-    executable = chromium_path()
-    if executable is None:
-        pytest.skip("Debian's chromium is not installed (apt-get install chromium)")
-    expect.set_options(timeout=WAIT_MS)
-    async with async_playwright() as pw:
-        b = await launch(pw, executable)
-        try:
-            yield b
-        finally:
-            await b.close()
 
 
 def turns(*texts: str) -> list[dict[str, str]]:
@@ -57,30 +39,6 @@ def assert_clean(watch: PageWatch) -> None:
     assert not watch.problems(), "\n".join(watch.problems())
 
 
-async def register(page: Page, web_url: str, email: str) -> None:
-    await page.goto(f"{web_url}/web/")
-    await page.get_by_role("link", name="Create an account").click()
-    await expect(page).to_have_url(f"{web_url}/web/register")
-    await expect(page.get_by_role("heading", name="Create an account")).to_be_visible()
-    await page.get_by_label("Name").fill("Ada Lovelace")
-    await page.get_by_label("Email").fill(email)
-    await page.locator("#password").fill(PASSWORD)
-    await page.get_by_label("Repeat the password").fill(PASSWORD)
-    await page.get_by_role("button", name="Create account").click()
-    await expect(page).to_have_url(f"{web_url}/web/chat")
-    await expect(page.locator(".topbar .user")).to_have_text("Ada Lovelace")
-
-
-async def send(page: Page, text: str) -> None:
-    """Type a message and send it; the reply must come back as an SSE stream."""
-    async with page.expect_response(re.compile(r"/web/api/chat$")) as info:
-        await page.get_by_label("Message", exact=True).fill(text)
-        await page.get_by_role("button", name="Send").click()
-    response = await info.value
-    assert response.status == 200
-    assert response.headers["content-type"].startswith("text/event-stream")
-
-
 async def expect_turns(page: Page, *texts: str) -> None:
     """The message list shows exactly these user turns, each with the mock's reply."""
     convo = turns(*texts)
@@ -90,10 +48,6 @@ async def expect_turns(page: Page, *texts: str) -> None:
         [m["content"] for m in convo]
     )
     await expect(page.locator("#message-list .message.user")).to_have_count(len(texts))
-
-
-def session_items(page: Page) -> Locator:
-    return page.locator("#session-list li")
 
 
 async def test_register_chat_reload_rename_delete_logout(stack: Stack, browser: Browser) -> None:
@@ -241,5 +195,59 @@ async def test_model_output_is_rendered_as_text(stack: Stack, browser: Browser) 
         await page.reload()
         await expect(page.locator("#message-list .message")).to_have_count(2)
         await assert_rendered_safely(page)
+        assert watch.dialogs == [], "model output must never run script"
+        assert_clean(watch)
+
+
+#: Model output that tries to run script, smuggle a scheme past the link check, show
+#: a picture, or stall the tab with nesting. The mock echoes each one back.
+HOSTILE = [
+    "<script>alert(1)</script>",
+    '<img src=x onerror=alert(1)> <svg onload=alert(1)> <iframe src="javascript:alert(1)">',
+    '<a href="javascript:alert(1)">raw</a>',
+    "[a](javascript:alert(1)) [b](JaVa%09script:alert(1)) [c](<JaVa\tscript:alert(1)>)",
+    "[d](&#106;avascript:alert(1)) [e](&#x6A;avascript&colon;alert(1)) <javascript:alert(1)>",
+    "[f](data:text/html;base64,PHNjcmlwdD5hbGVydCgxKTwvc2NyaXB0Pg==) <data:text/html,hi>",
+    "![g](data:image/svg+xml;base64,PHN2ZyBvbmxvYWQ9YWxlcnQoMSk+) [h](vbscript:msgbox(1))",
+    "[i](file:///etc/passwd) ![cat](https://example.com/cat.png)",
+    "- " * 3000 + "deep list",
+    "> " * 3000 + "deep quote",
+    "[" * 3000 + "brackets" + "]" * 3000,
+]
+ACTIVE_CONTENT = "#message-list :is(script, img, iframe, svg, object, embed, form, style)"
+UNSAFE_ATTRS_JS = """els => els.flatMap(e => [...e.attributes]
+  .filter(a => a.name.startsWith("on") || a.name === "style" || a.name === "src"
+    || (a.name === "href" && !/^(https?:|mailto:)/.test(e.href)))
+  .map(a => `${e.tagName} ${a.name}=${a.value}`))"""
+
+
+async def assert_nothing_active(page: Page) -> None:
+    await expect(page.locator(ACTIVE_CONTENT)).to_have_count(0)
+    assert await page.locator("#message-list *").evaluate_all(UNSAFE_ATTRS_JS) == []
+    hrefs = await page.locator("#message-list a").evaluate_all("as => as.map(a => a.href)")
+    # Only the picture's own address survives, as a plain link that says what it is.
+    assert hrefs == ["https://example.com/cat.png"]
+    await expect(page.get_by_role("link", name="Image: cat example.com")).to_have_count(1)
+    replies = page.locator("#message-list > .message.assistant .content")
+    await expect(replies.nth(0)).to_contain_text("<script>alert(1)</script>")
+    await expect(replies.nth(2)).to_contain_text('<a href="javascript:alert(1)">raw</a>')
+    await expect(replies.nth(3)).to_contain_text("[a](javascript:alert(1))")
+
+
+async def test_hostile_markdown_never_runs_links_nowhere_and_does_not_freeze(
+    stack: Stack, browser: Browser
+) -> None:
+    async with watched_page(browser) as (page, watch):
+        await register(page, stack.web_url, f"eve-{new_id()[:8]}@example.com")
+        for text in HOSTILE:
+            await send(page, text)
+            await expect(page.locator("#message-list .message.streaming")).to_have_count(0)
+        await expect(page.locator("#message-list > .message")).to_have_count(2 * len(HOSTILE))
+        await assert_nothing_active(page)
+        # The tab still answers at once after the nesting bombs.
+        assert await page.evaluate("() => 1 + 1") == 2
+        await page.reload()
+        await expect(page.locator("#message-list > .message")).to_have_count(2 * len(HOSTILE))
+        await assert_nothing_active(page)
         assert watch.dialogs == [], "model output must never run script"
         assert_clean(watch)

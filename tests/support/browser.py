@@ -78,18 +78,29 @@ class PageWatch:
         else:
             await dialog.dismiss()
 
-    def problems(self) -> list[str]:
+    def problems(self, *, http_errors_expected: bool = False) -> list[str]:
+        """Everything that went wrong; with `http_errors_expected`, not the console's
+        "Failed to load resource" lines of requests the test made fail on purpose."""
+        console = [
+            e
+            for e in self.console_errors
+            if not (http_errors_expected and e.startswith("Failed to load resource"))
+        ]
         return (
-            [f"console error: {e}" for e in self.console_errors]
+            [f"console error: {e}" for e in console]
             + [f"page error: {e}" for e in self.page_errors]
             + [f"CSP violation: {e}" for e in self.csp_violations]
         )
 
 
 @asynccontextmanager
-async def watched_page(browser: Browser) -> AsyncIterator[tuple[Page, PageWatch]]:
-    """A page in a fresh context (no cookies shared with other tests), watched."""
-    context: BrowserContext = await browser.new_context(viewport={"width": 1200, "height": 800})
+async def watched_page(
+    browser: Browser, **context_options: Any
+) -> AsyncIterator[tuple[Page, PageWatch]]:
+    """A page in a fresh context (no cookies shared with other tests), watched.
+    `context_options` go to `browser.new_context` (viewport, color_scheme, …)."""
+    options: dict[str, Any] = {"viewport": {"width": 1200, "height": 800}, **context_options}
+    context: BrowserContext = await browser.new_context(**options)
     try:
         context.set_default_timeout(15_000)
         watch = PageWatch()

@@ -116,6 +116,9 @@ function historyNodes(messages) {
       if (m.status === "interrupted") {
         turn.dataset.status = "interrupted";
         note(turn, "This reply was interrupted before it was finished.");
+      } else if (m.status === "error") {
+        turn.dataset.status = "error";
+        note(turn, "This reply failed.", "note error");
       }
     } else if (m.role === "tool" && turn) {
       setToolResult(turn, { id: m.tool_call_id, name: m.name, content: m.content, is_error: m.is_error });
