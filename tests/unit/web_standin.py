@@ -60,6 +60,8 @@ class StandIn:
     seen_tokens: list[str] = field(default_factory=list)
     last_event_ids: list[str | None] = field(default_factory=list)
     active_run: str | None = None
+    #: Account calls that reached the gateway: (path, body).
+    account_calls: list[tuple[str, Any]] = field(default_factory=list)
 
     def issue(self, email: str) -> dict[str, Any]:
         self.issued += 1
@@ -121,6 +123,36 @@ def build_gateway(s: StandIn) -> FastAPI:
             return expired
         s.logout_calls.append(await request.json())
         return Response(status_code=204)
+
+    @app.post("/auth/password")
+    async def password(request: Request, authorization: str | None = Header(None)) -> Response:
+        if not s.bearer_ok(authorization):
+            return expired
+        body = await request.json()
+        s.account_calls.append(("/auth/password", body))
+        if body["current_password"] != PASSWORD:
+            return gateway_error(401, "invalid_credentials", "the current password is incorrect")
+        return JSONResponse({"status": "changed"})
+
+    @app.post("/auth/logout-all")
+    async def logout_all(authorization: str | None = Header(None)) -> Response:
+        if not s.bearer_ok(authorization):
+            return expired
+        s.account_calls.append(("/auth/logout-all", None))
+        return JSONResponse({"status": "logged_out"})
+
+    @app.get("/auth/api-keys")
+    async def api_keys(authorization: str | None = Header(None)) -> Response:
+        if not s.bearer_ok(authorization):
+            return expired
+        return JSONResponse({"api_keys": []})
+
+    @app.post("/auth/api-keys")
+    async def create_key(request: Request, authorization: str | None = Header(None)) -> Response:
+        if not s.bearer_ok(authorization):
+            return expired
+        s.account_calls.append(("/auth/api-keys", await request.json()))
+        return JSONResponse({"key_id": "k1", "name": "n", "prefix": "llms_ab", "key": "llms_x"})
 
     @app.get("/conversation/sessions")
     async def sessions(authorization: str | None = Header(None)) -> Response:
