@@ -9,6 +9,7 @@ import uuid
 from collections.abc import AsyncIterator
 
 import httpx
+import openai
 import pytest
 
 from tests.e2e.conftest import e2e_stack
@@ -140,3 +141,26 @@ async def stream_turn_new(
     async with api.stream("POST", "/conversation", json={"message": message}, headers=headers) as r:
         assert r.status_code == 200, await r.aread()
         return await collect_sse(r)
+
+
+async def test_the_openai_api_meets_the_same_quotas_as_a_rate_limit_error(
+    stack: Stack, gateways: list[httpx.AsyncClient]
+) -> None:
+    api = gateways[0]
+    user = await new_user(api)
+    token = user["Authorization"].removeprefix("Bearer ")
+    sdk = openai.AsyncOpenAI(base_url=f"{stack.gateway_url}/v1", api_key=token, max_retries=0)
+    slow = [{"role": "user", "content": f"take your time {n} [mock:ttft=3000]"} for n in range(2)]
+    running = [
+        asyncio.create_task(sdk.chat.completions.create(model="mock-model", messages=[m]))  # type: ignore[list-item]
+        for m in slow
+    ]
+    await asyncio.sleep(1.0)  # both started (stateless: no conversation of their own)
+    with pytest.raises(openai.RateLimitError) as limited:
+        await sdk.chat.completions.create(
+            model="mock-model", messages=[{"role": "user", "content": "one more"}]
+        )
+    assert limited.value.code == "rate_limited" and limited.value.type == "rate_limit_error"
+    assert 1 <= int(limited.value.response.headers["retry-after"]) <= 10
+    replies = await asyncio.gather(*running)
+    assert [r.choices[0].finish_reason for r in replies] == ["stop", "stop"]

@@ -23,10 +23,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from typing import Any
 
-from langchain_core.messages import AIMessage, HumanMessage, RemoveMessage
+from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, RemoveMessage
 from langchain_core.runnables import RunnableConfig
 from langchain_openai import ChatOpenAI
 from langgraph.checkpoint.base import BaseCheckpointSaver
@@ -36,19 +36,26 @@ from nats.aio.client import Client as NATS
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 
+from llmsvc.agent_worker.completions import CompletionTurn, new_message_prefix
 from llmsvc.agent_worker.events import RunEventPublisher, last_event
 from llmsvc.agent_worker.graph import AgentGraph, RunContext
 from llmsvc.agent_worker.history import role_of
 from llmsvc.agent_worker.message_store import ContextBudget, MessageStore, TurnMemory
+from llmsvc.agent_worker.model_stream import stream_reply
 from llmsvc.agent_worker.run_outcomes import (
     LockLost,
+    ModelUnavailable,
     ReplaceRefused,
     RunDeferred,
     RunFenced,
     run_error_body,
 )
 from llmsvc.agent_worker.titles import Titler
-from llmsvc.agent_worker.transcript import TurnTranscript, run_message_prefixes
+from llmsvc.agent_worker.transcript import (
+    TurnTranscript,
+    assistant_message_id,
+    run_message_prefixes,
+)
 from llmsvc.common import subjects
 from llmsvc.common.contracts.agent import EventType, MessageStatus, RunJob
 from llmsvc.common.ids import utcnow
@@ -155,16 +162,20 @@ class RunExecutor:
             cancel = CancelRequest()
             sub = await self._nc.subscribe(subjects.run_cancel(job.run_id), cb=cancel.on_message)
             scope.push_async_callback(_quietly, sub.unsubscribe)
+            own_prefixes = run_message_prefixes(job.run_id)
+            if job.completion is not None:
+                own_prefixes += (new_message_prefix(job),)
             memory = TurnMemory(
                 self._store,
                 job.thread_id,
                 self._budget,
                 own_ids=(job.message_id,),
-                own_prefixes=run_message_prefixes(job.run_id),
+                own_prefixes=own_prefixes,
                 owner=job.user_id,
             )
             scope.push_async_callback(memory.close)
-            if not replaces_history(job):
+            stateless = job.completion is not None and job.completion.stateless
+            if not replaces_history(job) and not stateless:
                 memory.prefetch()  # nothing this run does before its turn changes it
             _, cancelled_in_queue = await asyncio.gather(
                 self._claim(job), self._cancels.requested_by(job.run_id, job.user_id)
@@ -269,12 +280,25 @@ class RunExecutor:
         """Stream the reply; return the terminal event to publish."""
         if cancel.requested:
             return CANCELLED
-        try:
-            question = await self._question(job, memory)
-        except ReplaceRefused as exc:
-            return ("error", exc.body)
         transcript = TurnTranscript(job.run_id, pub.token)
-        reply = asyncio.create_task(self._stream_reply(job, pub, question, memory, transcript))
+        turn: list[BaseMessage] | None  # the messages this turn starts with, if stored
+        work: Coroutine[Any, Any, dict[str, Any]]
+        if job.completion is None:
+            try:
+                question = await self._question(job, memory)
+            except ReplaceRefused as exc:
+                return ("error", exc.body)
+            turn = [question]
+            work = self._stream_reply(job, pub, question, memory, transcript)
+        else:
+            try:
+                completion = CompletionTurn(job)
+            except ValueError as exc:  # the gateway checks their shape; this is the rest
+                message = f"the messages could not be read: {exc}"
+                return ("error", {"code": "invalid_messages", "message": message[:500]})
+            turn = completion.new if completion.stored else None
+            work = self._stream_completion(completion, pub, memory, transcript)
+        reply = asyncio.create_task(work)
         cancel.task = reply
         watch = LockWatch()
         renewer = asyncio.create_task(self._keep_lock(job, reply, watch))
@@ -282,11 +306,11 @@ class RunExecutor:
             return ("done", await reply)
         except asyncio.CancelledError:
             if watch.lost:
-                await self._keep_unfinished(memory, question, transcript, "interrupted")
+                await self._keep_unfinished(memory, turn, transcript, "interrupted")
                 return ("error", LockLost().body)
             if not cancel.requested:
                 raise  # the worker is stopping: another one takes the run over
-            await self._keep_unfinished(memory, question, transcript, "interrupted")
+            await self._keep_unfinished(memory, turn, transcript, "interrupted")
             return CANCELLED
         except Exception as exc:
             body = run_error_body(exc)
@@ -294,7 +318,7 @@ class RunExecutor:
                 raise  # not the model's or the run's failure: retried from the queue
             log.warning("run_failed", run_id=job.run_id, error=repr(exc))
             status: MessageStatus = "interrupted" if transcript.produced_anything else "error"
-            await self._keep_unfinished(memory, question, transcript, status)
+            await self._keep_unfinished(memory, turn, transcript, status)
             return ("error", body)
         finally:
             renewer.cancel()
@@ -334,17 +358,70 @@ class RunExecutor:
     async def _keep_unfinished(
         self,
         memory: TurnMemory,
-        question: HumanMessage,
+        turn: list[BaseMessage] | None,
         transcript: TurnTranscript,
         status: MessageStatus,
     ) -> None:
         """A run that ended early still leaves the user's message in history, with what
-        the agent had produced, marked `status`: the next turn's model reads the same."""
-        turn = [question, *transcript.unfinished(status, created_at=utcnow().isoformat())]
+        the agent had produced, marked `status`: the next turn's model reads the same.
+        `turn` is None for a run that stores nothing (a stateless completion)."""
+        if turn is None:
+            return
+        messages = [*turn, *transcript.unfinished(status, created_at=utcnow().isoformat())]
         try:
-            await memory.remember(turn)
+            await memory.remember(messages)
         except Exception as exc:  # storage only; the run's ending is published anyway
-            log.warning("unfinished_turn_store_failed", message_id=question.id, error=repr(exc))
+            log.warning("unfinished_turn_store_failed", message_id=turn[0].id, error=repr(exc))
+
+    async def _stream_completion(
+        self,
+        completion: CompletionTurn,
+        pub: RunEventPublisher,
+        memory: TurnMemory,
+        transcript: TurnTranscript,
+    ) -> dict[str, Any]:
+        """One model call for the OpenAI-compatible API; its tool calls are the client's
+        to run, so they end the run."""
+        job = completion.job
+        model = self._models.get(job.model or self._default_model)
+        if model is None:
+            raise ModelUnavailable(job.model or self._default_model)
+        earlier = await memory.earlier() if completion.stored else []
+        streamed = await stream_reply(
+            model,
+            completion.context(earlier),
+            transcript.text,
+            tools=completion.spec.tools,
+            options=completion.model_options(),
+        )
+        reply = streamed.message(
+            message_id=assistant_message_id(job.run_id), created_at=utcnow().isoformat()
+        )
+        transcript.add(reply)
+        for call in reply.tool_calls:
+            await pub.publish(
+                "tool_call", {"id": call["id"], "name": call["name"], "args": call["args"]}
+            )
+        if completion.stored:
+            await memory.remember([*completion.new, reply])
+        usage: Mapping[str, Any] = reply.usage_metadata or {}
+        return {
+            "message": {
+                "id": reply.id,
+                "role": "assistant",
+                "content": reply.text,
+                "tool_calls": [
+                    {"id": c["id"], "name": c["name"], "args": c["args"]} for c in reply.tool_calls
+                ],
+            },
+            "usage": {
+                "input_tokens": usage.get("input_tokens", 0),
+                "output_tokens": usage.get("output_tokens", 0),
+            },
+            "finish_reason": "tool_calls"
+            if reply.tool_calls
+            else reply.response_metadata.get("finish_reason") or "stop",
+        }
 
     async def _stream_reply(
         self,

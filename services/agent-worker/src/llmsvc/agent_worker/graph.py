@@ -30,6 +30,7 @@ from langgraph.prebuilt.tool_node import ToolCallRequest, ToolInvocationError
 from langgraph.runtime import Runtime
 from langgraph.types import Command
 
+from llmsvc.agent_worker.completions import answer_open_tool_calls
 from llmsvc.agent_worker.message_store import TurnMemory
 from llmsvc.agent_worker.model_stream import stream_reply
 from llmsvc.agent_worker.run_outcomes import ModelUnavailable, ToolStepLimit
@@ -89,7 +90,12 @@ def build_graph(
             raise ModelUnavailable(ctx.model_id or default_model)
         step = sum(isinstance(m, AIMessage) for m in state["messages"])
         instructions = [SystemMessage(ctx.instructions)] if ctx.instructions else []
-        context = [*instructions, *await ctx.memory.earlier(), *state["messages"]]
+        # A reply of the OpenAI-compatible API may have asked for the client's tools and
+        # got no results: those calls read as unanswered, so the context stays valid.
+        context = [
+            *instructions,
+            *answer_open_tool_calls([*await ctx.memory.earlier(), *state["messages"]]),
+        ]
         reply = await stream_reply(model, context, ctx.transcript.text, tools=tool_specs)
         message = reply.message(
             message_id=assistant_message_id(ctx.run_id, step), created_at=utcnow().isoformat()

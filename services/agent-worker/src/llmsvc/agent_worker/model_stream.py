@@ -13,7 +13,7 @@ become the reply's `tool_calls` (or `invalid_tool_calls`) once the stream ends.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -108,10 +108,14 @@ async def stream_reply(
     on_text: Callable[[str], None],
     *,
     tools: Sequence[dict[str, Any]] = (),
+    options: Mapping[str, Any] | None = None,
 ) -> StreamedReply:
     """Stream one completion of `messages`, calling `on_text` with each text delta.
-    `tools` are the OpenAI function specs the model may call (`convert_to_openai_tool`)."""
-    extra: dict[str, Any] = {"tools": list(tools)} if tools else {}
+    `tools` are the OpenAI function specs the model may call (`convert_to_openai_tool`);
+    `options` are request fields that override the model's (temperature, stop, …)."""
+    extra: dict[str, Any] = dict(options or {})
+    if tools:
+        extra["tools"] = list(tools)
     payload = model._get_request_payload(
         list(messages), stream=True, stream_options={"include_usage": True}, **extra
     )

@@ -17,7 +17,7 @@ from llmsvc.gateway.api_keys import ApiKeyResolver
 from llmsvc.gateway.body_limit import BodyLimit
 from llmsvc.gateway.client_address import parse_networks
 from llmsvc.gateway.errors import install_error_handlers
-from llmsvc.gateway.routes import auth, conversation, health, models, sessions
+from llmsvc.gateway.routes import auth, conversation, health, models, openai_compat, sessions
 from llmsvc.gateway.session_cache import SessionCache
 from llmsvc.gateway.settings import GatewaySettings
 from llmsvc.gateway.state import GatewayState
@@ -98,7 +98,14 @@ def create_app(settings: GatewaySettings) -> FastAPI:
     )
     install_error_handlers(app)
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
-    routers = [health.router, auth.router, models.router, sessions.router, conversation.router]
+    routers = [
+        health.router,
+        auth.router,
+        models.router,
+        sessions.router,
+        conversation.router,
+        openai_compat.router,
+    ]
     metrics_port = settings.separate_metrics_port
     if metrics_port is None:
         routers.append(health.metrics_router)

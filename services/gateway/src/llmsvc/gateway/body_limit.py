@@ -40,7 +40,7 @@ class BodyLimit:
             if declared > self.max_bytes:
                 if declared <= DRAIN_BYTES:
                     await _drain(receive)
-                await self._refuse(send)
+                await self._refuse(send, openai=str(scope.get("path", "")).startswith("/v1/"))
                 return
             await self.app(scope, receive, send)
             return
@@ -58,22 +58,21 @@ class BodyLimit:
             if size > self.max_bytes:
                 if message.get("more_body", False):
                     await _drain(receive)
-                await self._refuse(send)
+                await self._refuse(send, openai=str(scope.get("path", "")).startswith("/v1/"))
                 return
             chunks.append(chunk)
             if not message.get("more_body", False):
                 break
         await self.app(scope, _replay(chunks, None, receive), send)
 
-    async def _refuse(self, send: Send) -> None:
-        body = orjson.dumps(
-            {
-                "error": {
-                    "code": "payload_too_large",
-                    "message": f"the request body is larger than {self.max_bytes} bytes",
-                }
-            }
-        )
+    async def _refuse(self, send: Send, *, openai: bool) -> None:
+        error: dict[str, object] = {
+            "code": "payload_too_large",
+            "message": f"the request body is larger than {self.max_bytes} bytes",
+        }
+        if openai:  # the OpenAI-compatible API's error shape
+            error |= {"type": "invalid_request_error", "param": None}
+        body = orjson.dumps({"error": error})
         await send(
             {
                 "type": "http.response.start",

@@ -1,4 +1,7 @@
-"""One renderer for every error the gateway returns (docs/design.md §4 error body)."""
+"""One renderer for every error the gateway returns: the error body of docs/design.md
+§4, or under `/v1/` (the OpenAI-compatible API) OpenAI's
+`{"error": {"message", "type", "param", "code"}}` with its statuses (a validation error
+is a 400 there), so the `openai` SDK raises its usual exception classes."""
 
 from __future__ import annotations
 
@@ -9,6 +12,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from llmsvc.common.errors import ServiceError
 from llmsvc.common.logging import get_logger
+from llmsvc.gateway.openai_replies import error_body
 
 log = get_logger(__name__)
 
@@ -32,31 +36,65 @@ def error_response(status: int, code: str, message: str, **extra: object) -> JSO
     )
 
 
+def _openai(request: Request) -> bool:
+    return request.url.path.startswith("/v1/")
+
+
+def _render(
+    request: Request,
+    status: int,
+    code: str,
+    message: str,
+    *,
+    param: str | None = None,
+    **extra: object,
+) -> JSONResponse:
+    if not _openai(request):
+        return error_response(status, code, message, **extra)
+    status = 400 if status == 422 else status
+    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+    return JSONResponse(error_body(status, code, message, param), status, headers=headers)
+
+
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(ServiceError)
-    async def service_error(_: Request, exc: ServiceError) -> JSONResponse:
+    async def service_error(request: Request, exc: ServiceError) -> JSONResponse:
         if exc.status >= 500:
             log.warning("upstream_error", code=exc.error_code, message=exc.message)
         extra = {k: v for k, v in exc.extra.items() if k != "status"}
-        response = error_response(exc.status, exc.error_code, exc.message, **extra)
+        param = extra.pop("param", None)
+        response = _render(
+            request,
+            exc.status,
+            exc.error_code,
+            exc.message,
+            param=str(param) if param is not None else None,
+            **extra,
+        )
         if exc.status == 429:
             response.headers["Retry-After"] = str(int(extra.get("retry_after_s") or 1))
         return response
 
     @app.exception_handler(RequestValidationError)
-    async def validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:
+    async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = exc.errors()
         fields = [
             {"loc": [str(p) for p in e.get("loc", ())], "msg": e.get("msg"), "type": e.get("type")}
-            for e in exc.errors()
+            for e in errors
         ]
+        if _openai(request) and errors:
+            where = [str(p) for p in errors[0].get("loc", ())]
+            param = ".".join(where[1:] if where[:1] in (["body"], ["header"]) else where)
+            message = f"{param or 'request'}: {errors[0].get('msg')}"
+            return _render(request, 422, "invalid_request", message, param=param or None)
         return error_response(422, "validation_error", "request is not valid", fields=fields)
 
     @app.exception_handler(StarletteHTTPException)
-    async def http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         code = _HTTP_CODES.get(exc.status_code, "http_error")
-        return error_response(exc.status_code, code, str(exc.detail))
+        return _render(request, exc.status_code, code, str(exc.detail))
 
     @app.exception_handler(Exception)
-    async def unexpected(_: Request, exc: Exception) -> JSONResponse:
+    async def unexpected(request: Request, exc: Exception) -> JSONResponse:
         log.exception("unhandled_error", error=repr(exc))
-        return error_response(500, "internal_error", "internal error")
+        return _render(request, 500, "internal_error", "internal error")

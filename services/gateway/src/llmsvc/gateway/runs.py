@@ -75,15 +75,16 @@ def new_job(
     )
 
 
-async def start_run(state: GatewayState, *, session: Session, job: RunJob) -> None:
-    """Publish `job` for `session`; 409 if the conversation already has an active run,
-    429 if the user's quotas refuse it."""
+async def start_run(state: GatewayState, *, session: Session | None, job: RunJob) -> None:
+    """Publish `job` for `session` (None for a stateless completion, whose job names a
+    session id of its own); 409 if the conversation already has an active run, 429 if
+    the user's quotas refuse it."""
     # The conversation's lock and the user's quotas are asked at once (two round trips
     # to NATS each); whichever refuses, the other is given back.
     locked, admitted = await asyncio.gather(
-        state.locks.acquire(session.session_id, job.run_id),
+        state.locks.acquire(job.session_id, job.run_id),
         state.quotas.admit_run(
-            job.user_id, job.run_id, session.session_id, still_running=state.locks.holds
+            job.user_id, job.run_id, job.session_id, still_running=state.locks.holds
         ),
         return_exceptions=True,
     )
@@ -106,6 +107,8 @@ async def start_run(state: GatewayState, *, session: Session, job: RunJob) -> No
         RUNS_REJECTED.labels("queue_unavailable").inc()
         raise Unavailable("could not queue the run; try again") from exc
     RUNS_STARTED.inc()
+    if session is None:
+        return
     # Only the list's ordering depends on it: never make the client wait for it.
     touch = asyncio.create_task(_touch(state, session))
     _background.add(touch)
@@ -232,7 +235,9 @@ class RunEvents:
             await self.close()
 
 
-async def start_and_follow(state: GatewayState, *, session: Session, job: RunJob) -> RunEvents:
+async def start_and_follow(
+    state: GatewayState, *, session: Session | None, job: RunJob
+) -> RunEvents:
     """Start `job` in `session` and return its events. The events' consumer is created
     while the run is being queued: both are round trips to NATS."""
     opening = asyncio.create_task(RunEvents.open(state, job.run_id))

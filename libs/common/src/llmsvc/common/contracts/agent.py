@@ -13,6 +13,23 @@ EventType = Literal[
 TERMINAL_EVENTS: frozenset[str] = frozenset({"done", "error", "cancelled"})
 
 
+class Completion(Contract):
+    """A run asked for through the OpenAI-compatible API (`POST /v1/chat/completions`):
+    one model call with the client's own tools (the client runs them; the agent's tools
+    are not offered) and its sampling parameters."""
+
+    #: Messages in OpenAI's shape. Stateless: the whole request, used as given and never
+    #: stored. In a conversation: only the new ones (those after the request's last
+    #: assistant message), which the worker adds to the stored history it answers from.
+    messages: list[dict[str, Any]]
+    stateless: bool
+    #: The client's tools (OpenAI function specs) and its `tool_choice`.
+    tools: list[dict[str, Any]] = Field(default_factory=list)
+    tool_choice: Any = None
+    #: Passed to the model as they are: temperature, top_p, max_tokens, stop, seed, …
+    params: dict[str, Any] = Field(default_factory=dict)
+
+
 class RunJob(Contract):
     run_id: str
     session_id: str
@@ -32,6 +49,9 @@ class RunJob(Contract):
     #: Answer the conversation's last user message again, replacing what followed it;
     #: `message` is then empty (the worker reads the stored one).
     regenerate: bool = False
+    #: Set for the OpenAI-compatible API: what to send the model instead of running the
+    #: agent (a stateless one has a session id of its own, no conversation behind it).
+    completion: Completion | None = None
 
 
 class RunEvent(Contract):

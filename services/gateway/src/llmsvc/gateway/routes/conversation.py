@@ -10,8 +10,9 @@ from fastapi.responses import StreamingResponse
 from llmsvc.common import subjects
 from llmsvc.common.contracts.agent import RunJob
 from llmsvc.common.contracts.sessions import Session
-from llmsvc.common.errors import Conflict, NotFound, ServiceError, Unavailable
+from llmsvc.common.errors import Conflict, NotFound, Unavailable
 from llmsvc.gateway.deps import Authenticated, State
+from llmsvc.gateway.run_errors import run_error
 from llmsvc.gateway.runs import (
     RunEvents,
     new_job,
@@ -127,26 +128,3 @@ async def cancel_run(run_id: RunIdPath, caller: Authenticated, state: State) -> 
     await state.cancels.request(run_id, caller.sub)
     await state.nc.publish(subjects.run_cancel(run_id), b"{}")
     return {"run_id": run_id, "status": "cancel_requested"}
-
-
-class BadGateway(ServiceError):
-    status = 502
-
-
-class GatewayTimeout(ServiceError):
-    status = 504
-
-
-def run_error(data: dict[str, Any]) -> ServiceError:
-    """A failed run's `error` event as the HTTP error of a `stream: false` request."""
-    code = str(data.get("code", "run_failed"))
-    message = str(data.get("message", "the run failed"))
-    if code == "model_rate_limited":
-        return Unavailable(message, code=code)
-    if code == "model_timeout":
-        return GatewayTimeout(message, code=code)
-    if code in ("run_active", "nothing_to_regenerate"):
-        return Conflict(message, code=code)
-    if code == "message_not_found":
-        return NotFound(message, code=code)
-    return BadGateway(message, code=code)
