@@ -35,9 +35,11 @@ setup: uv
 	@# The web's front-end libraries (package-lock.json), for checking the copies in
 	@# static/vendor and for axe-core in the browser tests. The copies are committed,
 	@# so the web runs without npm.
+	@# And the published schemas of the Kubernetes custom resources (KEDA).
 	@if command -v npm >/dev/null 2>&1; then \
 	  npm ci --prefix services/web --no-audit --no-fund --loglevel=error >/dev/null; \
-	else echo "npm missing: the vendored front-end files are not checked"; fi
+	  npm ci --prefix infra/k8s/schemas --no-audit --no-fund --loglevel=error >/dev/null; \
+	else echo "npm missing: the vendored front-end files and the CRDs are not checked"; fi
 
 # After changing services/web/package.json: refresh the committed browser builds.
 web-assets:

@@ -4,6 +4,7 @@ watch on each page for console errors, uncaught exceptions, CSP violations and d
 
 from __future__ import annotations
 
+import os
 import shutil
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -36,7 +37,10 @@ document.addEventListener("securitypolicyviolation", (e) => {
 
 
 def chromium_path() -> str | None:
-    """Debian's chromium when installed, else None."""
+    """`CHROMIUM_PATH` when set (another Chromium build, e.g. a CI runner's Chrome), else
+    Debian's chromium when installed, else None."""
+    if chosen := os.environ.get("CHROMIUM_PATH"):
+        return chosen
     found = shutil.which("chromium")
     if found:
         return found
