@@ -256,3 +256,16 @@ def test_each_image_installs_its_own_dependencies_and_no_dev_tool(service: str) 
     }
     assert not names & DEV_ONLY, names & DEV_ONLY
     assert NEEDS[service] <= names, NEEDS[service] - names
+
+
+def test_nats_and_mongodb_come_from_their_chart_and_operator_as_checked_in_values() -> None:
+    deps = K8S / "dependencies"
+    nats = yaml.safe_load((deps / "nats-values.yaml").read_text())["config"]
+    assert nats["cluster"] == {"enabled": True, "replicas": 3}
+    assert nats["jetstream"]["enabled"] and nats["jetstream"]["fileStore"]["pvc"]["enabled"]
+    assert nats["monitor"]["port"] == 8222  # what KEDA's trigger reads
+    mongo = yaml.safe_load((deps / "mongodb-community.yaml").read_text())
+    assert mongo["kind"] == "MongoDBCommunity" and mongo["spec"]["members"] == 3
+    roles = {u["name"]: u["roles"] for u in mongo["spec"]["users"]}
+    # One user per service, each with readWrite on its own database and nothing else.
+    assert roles == {db: [{"name": "readWrite", "db": db}] for db in ("auth", "sessions", "agent")}

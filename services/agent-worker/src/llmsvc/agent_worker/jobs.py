@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 
+import structlog
 from nats.aio.msg import Msg
 from nats.errors import TimeoutError as NatsTimeoutError
 from nats.js import JetStreamContext
@@ -86,10 +87,15 @@ class JobLoop:
     async def _handle(self, msg: Msg) -> None:
         try:
             job = RunJob.model_validate_json(msg.data)
-        except ValidationError:
-            log.error("job_malformed", data=msg.data[:200])
+        except ValidationError as exc:
+            # Its size and what is wrong with it, never its content (user messages).
+            log.error("job_malformed", size=len(msg.data), errors=exc.error_count())
             await msg.term()
             return
+        # Every line logged while this job runs (in its own task) names the run.
+        structlog.contextvars.bind_contextvars(
+            run_id=job.run_id, session_id=job.session_id, user_id=job.user_id
+        )
         beat = asyncio.create_task(heartbeat(msg, self._ack_wait_s / 3))
         final_attempt = msg.metadata.num_delivered >= self._max_deliver
         try:

@@ -17,6 +17,8 @@ def main() -> None:
         log_level="warning",
         access_log=False,
         timeout_graceful_shutdown=5,
+        # Our logging (JSON with LOG_JSON) for uvicorn's lines too.
+        log_config=None,
     )
 
 

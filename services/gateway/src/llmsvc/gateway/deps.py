@@ -3,6 +3,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Annotated
 
+import structlog
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
@@ -64,11 +65,15 @@ async def get_caller(
     token = credentials.credentials
     if token.startswith(API_KEY_PREFIX):
         owner = await state.api_keys.owner(token)
-        return Caller(sub=owner.user_id, jti=owner.key_id, via_api_key=True)
-    claims = await state.token_keys.verify(token)
-    if state.denylist.rejects(claims):
-        raise Unauthorized("access token revoked", code="token_revoked")
-    return Caller(sub=claims.sub, jti=claims.jti, exp=claims.exp, sid=claims.sid)
+        caller = Caller(sub=owner.user_id, jti=owner.key_id, via_api_key=True)
+    else:
+        claims = await state.token_keys.verify(token)
+        if state.denylist.rejects(claims):
+            raise Unauthorized("access token revoked", code="token_revoked")
+        caller = Caller(sub=claims.sub, jti=claims.jti, exp=claims.exp, sid=claims.sid)
+    # Every line logged for this request (its own task) names the user.
+    structlog.contextvars.bind_contextvars(user_id=caller.sub)
+    return caller
 
 
 Authenticated = Annotated[Caller, Depends(get_caller)]

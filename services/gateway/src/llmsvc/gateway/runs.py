@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 
+import structlog
 from nats.errors import TimeoutError as NatsTimeoutError
 from nats.js import JetStreamContext
 from nats.js.api import DeliverPolicy
@@ -79,6 +80,7 @@ async def start_run(state: GatewayState, *, session: Session | None, job: RunJob
     """Publish `job` for `session` (None for a stateless completion, whose job names a
     session id of its own); 409 if the conversation already has an active run, 429 if
     the user's quotas refuse it."""
+    structlog.contextvars.bind_contextvars(run_id=job.run_id, session_id=job.session_id)
     # The conversation's lock and the user's quotas are asked at once (two round trips
     # to NATS each); whichever refuses, the other is given back.
     locked, admitted = await asyncio.gather(

@@ -25,6 +25,8 @@ def main() -> None:
         log_level=settings.log_level.lower(),
         # Open chat streams would otherwise hold a shutdown for as long as they last.
         timeout_graceful_shutdown=5,
+        # Our logging (JSON with LOG_JSON) for uvicorn's lines too.
+        log_config=None,
     )
 
 
