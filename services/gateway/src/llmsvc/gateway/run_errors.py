@@ -1,12 +1,17 @@
-"""How a run that failed answers a request that waited for its reply (`stream: false`)."""
+"""A request that waits for its run's reply (`stream: false`): the `done` data, or how
+the run failed as an HTTP error."""
 
 from __future__ import annotations
 
-from typing import Any
+import asyncio
+from typing import TYPE_CHECKING, Any
 
 from llmsvc.common.errors import Conflict, NotFound, ServiceError, Unavailable
 
-__all__ = ["BadGateway", "GatewayTimeout", "run_error"]
+if TYPE_CHECKING:
+    from llmsvc.gateway.runs import RunEvents
+
+__all__ = ["BadGateway", "GatewayTimeout", "run_error", "wait_for_reply"]
 
 
 class BadGateway(ServiceError):
@@ -30,3 +35,25 @@ def run_error(data: dict[str, Any]) -> ServiceError:
     if code == "message_not_found":
         return NotFound(message, code=code)
     return BadGateway(message, code=code)
+
+
+async def wait_for_reply(events: RunEvents, *, timeout_s: float) -> dict[str, Any]:
+    """Follow `events` to the run's end and return its `done` data; a failed or
+    cancelled run is raised as its HTTP error, one that outlasts `timeout_s` as 503
+    `run_timeout`. Closes `events`."""
+    try:
+        async with asyncio.timeout(timeout_s):
+            async for event in events.follow():
+                if event is None:
+                    continue
+                if event.type == "done":
+                    return event.data
+                if event.type == "error":
+                    raise run_error(event.data)
+                if event.type == "cancelled":
+                    raise Conflict("the run was cancelled", code="run_cancelled")
+    except TimeoutError as exc:
+        raise Unavailable("the reply did not finish in time", code="run_timeout") from exc
+    finally:
+        await events.close()
+    raise Unavailable("the run ended without a reply", code="run_failed")

@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import asyncio
 import re
 from typing import Annotated, Any
 
@@ -10,9 +9,9 @@ from fastapi.responses import StreamingResponse
 from llmsvc.common import subjects
 from llmsvc.common.contracts.agent import RunJob
 from llmsvc.common.contracts.sessions import Session
-from llmsvc.common.errors import Conflict, NotFound, Unavailable
+from llmsvc.common.errors import NotFound
 from llmsvc.gateway.deps import Authenticated, State
-from llmsvc.gateway.run_errors import run_error
+from llmsvc.gateway.run_errors import wait_for_reply
 from llmsvc.gateway.runs import (
     RunEvents,
     new_job,
@@ -73,28 +72,14 @@ async def respond(state: GatewayState, session: Session, job: RunJob, *, stream:
             media_type="text/event-stream",
             headers=SSE_HEADERS,
         )
-    try:
-        async with asyncio.timeout(state.settings.blocking_reply_timeout_s):
-            async for event in events.follow():
-                if event is None:
-                    continue
-                if event.type == "done":
-                    reply = ConversationReply(
-                        session_id=session.session_id,
-                        run_id=events.run_id,
-                        message=event.data["message"],
-                        usage=event.data.get("usage", {}),
-                    )
-                    return Response(reply.model_dump_json(), media_type="application/json")
-                if event.type == "error":
-                    raise run_error(event.data)
-                if event.type == "cancelled":
-                    raise Conflict("the run was cancelled", code="run_cancelled")
-    except TimeoutError as exc:
-        raise Unavailable("the reply did not finish in time", code="run_timeout") from exc
-    finally:
-        await events.close()
-    raise Unavailable("the run ended without a reply", code="run_failed")
+    done = await wait_for_reply(events, timeout_s=state.settings.blocking_reply_timeout_s)
+    reply = ConversationReply(
+        session_id=session.session_id,
+        run_id=events.run_id,
+        message=done["message"],
+        usage=done.get("usage", {}),
+    )
+    return Response(reply.model_dump_json(), media_type="application/json")
 
 
 @router.get("/runs/{run_id}/events", responses=_SSE_DOC)

@@ -13,7 +13,6 @@ shape, `{"error": {"message", "type", "param", "code"}}` (`errors.py`).
 
 from __future__ import annotations
 
-import asyncio
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header
@@ -22,7 +21,7 @@ from starlette.responses import Response
 
 from llmsvc.common.contracts.agent import Completion, RunJob
 from llmsvc.common.contracts.sessions import Session
-from llmsvc.common.errors import BadRequest, Conflict, NotFound, Unavailable
+from llmsvc.common.errors import BadRequest, NotFound
 from llmsvc.common.ids import new_id, utcnow
 from llmsvc.gateway.deps import Authenticated, Caller, State
 from llmsvc.gateway.openai_replies import CompletionReply
@@ -33,8 +32,8 @@ from llmsvc.gateway.openai_schemas import (
     ModelObject,
     ModelsPage,
 )
-from llmsvc.gateway.run_errors import run_error
-from llmsvc.gateway.runs import RunEvents, resolve_session, start_and_follow
+from llmsvc.gateway.run_errors import wait_for_reply
+from llmsvc.gateway.runs import resolve_session, start_and_follow
 from llmsvc.gateway.sse import SSE_HEADERS
 from llmsvc.gateway.state import GatewayState
 
@@ -126,27 +125,8 @@ async def chat_completions(
             media_type="text/event-stream",
             headers=SSE_HEADERS,
         )
-    return JSONResponse(reply.completion(await _reply(state, events)))
-
-
-async def _reply(state: GatewayState, events: RunEvents) -> dict[str, Any]:
-    """The run's `done` data, or its failure as an HTTP error."""
-    try:
-        async with asyncio.timeout(state.settings.blocking_reply_timeout_s):
-            async for event in events.follow():
-                if event is None:
-                    continue
-                if event.type == "done":
-                    return event.data
-                if event.type == "error":
-                    raise run_error(event.data)
-                if event.type == "cancelled":
-                    raise Conflict("the run was cancelled", code="run_cancelled")
-    except TimeoutError as exc:
-        raise Unavailable("the reply did not finish in time", code="run_timeout") from exc
-    finally:
-        await events.close()
-    raise Unavailable("the run ended without a reply", code="run_failed")
+    done = await wait_for_reply(events, timeout_s=state.settings.blocking_reply_timeout_s)
+    return JSONResponse(reply.completion(done))
 
 
 def _new_messages(messages: list[ChatMessage]) -> list[ChatMessage]:

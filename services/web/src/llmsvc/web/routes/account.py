@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Form, Path, Request
@@ -26,21 +27,14 @@ FormField = Annotated[str, Form()]
 KeyId = Annotated[str, Path(pattern=r"^[A-Za-z0-9_-]{1,64}$")]
 
 
+@dataclass(frozen=True)
 class Outcome:
     """What a form action did, shown on the account page it answers with."""
 
-    def __init__(
-        self,
-        status_code: int = 200,
-        *,
-        error: str | None = None,
-        notice: str | None = None,
-        new_key: dict[str, Any] | None = None,
-    ) -> None:
-        self.status_code = status_code
-        self.error = error
-        self.notice = notice
-        self.new_key = new_key
+    status_code: int = 200
+    error: str | None = None
+    notice: str | None = None
+    new_key: dict[str, Any] | None = None
 
 
 async def account_page(
