@@ -376,6 +376,22 @@ async def test_failed_logins_are_throttled_per_account_and_address_across_replic
     assert (await attempt(nc, PASSWORD, "203.0.113.7"))["access_token"]
 
 
+async def test_failures_after_a_successful_login_are_counted_again(
+    strict: AuthSettings, nc: NATS
+) -> None:
+    """A correct password clears its address's count (a purge in the KV bucket); the
+    failures that follow must be counted from zero, not slip past the limit."""
+    await register(nc)
+    with pytest.raises(Unauthorized):
+        await attempt(nc, "wrong password", "203.0.113.8")
+    assert (await attempt(nc, PASSWORD, "203.0.113.8"))["access_token"]
+    for _ in range(3):
+        with pytest.raises(Unauthorized):
+            await attempt(nc, "wrong password", "203.0.113.8")
+    with pytest.raises(RateLimited):
+        await attempt(nc, PASSWORD, "203.0.113.8")
+
+
 async def test_one_address_trying_many_accounts_is_throttled(
     strict: AuthSettings, nc: NATS
 ) -> None:

@@ -70,8 +70,7 @@ class JsonEntries:
         """Apply `fn` to the current value (`{}` if none): it returns the value to write
         (None: write nothing) and the result to return."""
         for _ in range(tries):
-            current = await self.get(key)
-            state, revision = current if current is not None else ({}, 0)
+            state, revision = await self._current(key)
             new_state, result = fn(dict(state))
             if new_state is None:
                 return result
@@ -88,6 +87,21 @@ class JsonEntries:
                 raise
             return result
         raise Contended(key)
+
+    async def _current(self, key: str) -> tuple[State, int]:
+        """The value to change and the revision to expect: a deleted or purged entry
+        is empty, but its marker is the key's last message, so a write must expect the
+        marker's revision (expecting 0 would be refused forever after a purge)."""
+        try:
+            entry = await self._kv.get(key)
+        except (KeyNotFoundError, KeyDeletedError) as exc:
+            marker = exc.entry
+            revision = getattr(marker, "revision", None)
+            return {}, int(revision or 0)
+        if not entry.value or entry.revision is None:
+            return {}, int(entry.revision or 0)
+        value = orjson.loads(entry.value)
+        return (value if isinstance(value, dict) else {}), entry.revision
 
     async def purge(self, key: str) -> None:
         try:
