@@ -34,8 +34,10 @@ async def e2e_stack(
     mockllm: Proc,
     tmp_path_factory: pytest.TempPathFactory,
     extra_env: dict[str, str] | None = None,
+    service_env: dict[str, dict[str, str]] | None = None,
 ) -> AsyncIterator[Stack]:
-    """The whole stack with the end-to-end settings, plus `extra_env`."""
+    """The whole stack with the end-to-end settings, plus `extra_env` (every service)
+    and `service_env` (one service's own)."""
     workdir = tmp_path_factory.mktemp("stack")
     with running_stack(
         workdir,
@@ -53,6 +55,7 @@ async def e2e_stack(
             "TRUSTED_PROXIES": "127.0.0.1",
             **(extra_env or {}),
         },
+        service_env=service_env,
     ) as s:
         await wait_for_responders(infra.nats_url, READY_SUBJECTS, identity=infra.nats_identity())
         yield s

@@ -34,8 +34,16 @@ class Stack:
     def web_url(self) -> str:
         return f"http://127.0.0.1:{self.web_port}"
 
-    def add(self, name: str, script: str, *, port: int | None = None, **extra_env: str) -> Proc:
-        env = {**self.env, **seed_env(self.broker, script), **extra_env}
+    def add(
+        self,
+        name: str,
+        script: str,
+        *,
+        port: int | None = None,
+        env: Mapping[str, str] | None = None,
+        **extra_env: str,
+    ) -> Proc:
+        env = {**self.env, **seed_env(self.broker, script), **(env or {}), **extra_env}
         proc = service_proc(name, script, env, self.workdir, port=port)
         self.procs[name] = proc
         return proc.start()
@@ -57,9 +65,12 @@ def running_stack(
     model_url: str,
     web: bool = False,
     extra_env: Mapping[str, str] | None = None,
+    service_env: Mapping[str, Mapping[str, str]] | None = None,
     broker: BrokerFiles | None = None,
 ) -> Iterator[Stack]:
-    """Every service as a process; `broker` gives each its NATS identity."""
+    """Every service as a process; `broker` gives each its NATS identity; `service_env`
+    adds settings of one service only (by its name: auth, sessions, worker, gateway,
+    web)."""
     gateway_port, web_port = free_port(), free_port()
     env = {
         "ENVIRONMENT": "test",
@@ -92,13 +103,14 @@ def running_stack(
     stack = Stack(
         workdir=workdir, env=env, gateway_port=gateway_port, web_port=web_port, broker=broker
     )
+    own = service_env or {}
     try:
-        stack.add("auth", "llm-auth")
-        stack.add("sessions", "llm-sessions")
-        stack.add("worker", "llm-agent-worker")
-        stack.add("gateway", "llm-gateway", port=gateway_port)
+        stack.add("auth", "llm-auth", env=own.get("auth"))
+        stack.add("sessions", "llm-sessions", env=own.get("sessions"))
+        stack.add("worker", "llm-agent-worker", env=own.get("worker"))
+        stack.add("gateway", "llm-gateway", port=gateway_port, env=own.get("gateway"))
         if web:
-            stack.add("web", "llm-web", port=web_port)
+            stack.add("web", "llm-web", port=web_port, env=own.get("web"))
         yield stack
     finally:
         stack.stop()

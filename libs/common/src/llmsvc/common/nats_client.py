@@ -16,6 +16,7 @@ from llmsvc.common.envelope import Envelope, fail, ok
 from llmsvc.common.errors import ServiceError, Unavailable, ValidationFailed
 from llmsvc.common.logging import get_logger
 from llmsvc.common.nats_identity import NatsIdentity
+from llmsvc.common.tracing import trace_headers
 
 log = get_logger(__name__)
 
@@ -57,7 +58,8 @@ async def connect_nats(
 async def request(nc: NATS, subject: str, payload: BaseModel, *, timeout_s: float = 10.0) -> Any:
     """Send a request and return the reply's `data`, or raise the error it carries."""
     try:
-        msg = await nc.request(subject, payload.model_dump_json().encode(), timeout=timeout_s)
+        data = payload.model_dump_json().encode()
+        msg = await nc.request(subject, data, timeout=timeout_s, headers=trace_headers())
     # The error says which kind of failure, never which subject or host: clients see it.
     except NoRespondersError as exc:
         log.warning("no_responders", subject=subject)

@@ -43,6 +43,10 @@ class ServiceSettings(BaseSettings):
     nats_tls_key: Path | None = None
     log_level: str = "INFO"
     log_json: bool = False
+    #: Prometheus `/metrics` on this port, apart from any public listener (unset: 9464
+    #: in production; elsewhere none, except on gateway's and web's own listener).
+    metrics_host: str = "0.0.0.0"  # noqa: S104 - an internal port, scraped from outside
+    metrics_port: int | None = Field(None, ge=1, le=65535)
 
     #: Whether this service connects to NATS (web does not).
     speaks_nats: ClassVar[bool] = True
@@ -61,6 +65,12 @@ class ServiceSettings(BaseSettings):
         if (self.nats_tls_cert is None) != (self.nats_tls_key is None):
             raise ValueError("NATS_TLS_CERT and NATS_TLS_KEY go together")
         return self
+
+    @property
+    def separate_metrics_port(self) -> int | None:
+        if self.metrics_port is not None:
+            return self.metrics_port
+        return 9464 if self.environment == "production" else None
 
     def nats_identity(self, service: str) -> NatsIdentity:
         """How `service` connects to NATS: its seed, its inbox prefix, TLS."""

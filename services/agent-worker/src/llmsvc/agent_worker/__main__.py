@@ -7,6 +7,7 @@ from concurrent.futures import ThreadPoolExecutor
 from llmsvc.agent_worker.app import lifespan
 from llmsvc.agent_worker.settings import WorkerSettings
 from llmsvc.common.logging import configure_logging
+from llmsvc.common.tracing import configure_tracing, shutdown_tracing
 
 
 async def serve(settings: WorkerSettings) -> None:
@@ -27,7 +28,12 @@ def main() -> None:
     settings = WorkerSettings()
     configure_logging(level=settings.log_level, json=settings.log_json, service="agent-worker")
     settings.export_tracing_env()
+    if configure_tracing("agent-worker"):
+        from opentelemetry.instrumentation.pymongo import PymongoInstrumentor
+
+        PymongoInstrumentor().instrument()
     asyncio.run(serve(settings))
+    shutdown_tracing()
 
 
 if __name__ == "__main__":

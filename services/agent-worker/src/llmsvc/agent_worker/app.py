@@ -25,6 +25,7 @@ from llmsvc.agent_worker.graph import AgentGraph, build_graph
 from llmsvc.agent_worker.health import reachable, start_health_server
 from llmsvc.agent_worker.jobs import JobLoop
 from llmsvc.agent_worker.message_store import ContextBudget, MessageStore
+from llmsvc.agent_worker.metrics import watch_queue
 from llmsvc.agent_worker.settings import WorkerSettings
 from llmsvc.agent_worker.titles import Titler
 from llmsvc.agent_worker.tools import builtin_tools
@@ -33,6 +34,7 @@ from llmsvc.common import subjects
 from llmsvc.common.clients import SessionsClient
 from llmsvc.common.contracts.agent import HistoryRequest
 from llmsvc.common.logging import get_logger
+from llmsvc.common.metrics import serve_metrics
 from llmsvc.common.models import ModelSpec
 from llmsvc.common.nats_client import connect_nats, handle_request
 from llmsvc.common.run_cancels import RunCancels
@@ -199,7 +201,9 @@ async def lifespan(settings: WorkerSettings) -> AsyncIterator[WorkerState]:
         asyncio.create_task(jobs.run()),
         asyncio.create_task(run_cleanup(js, saver, store, locks)),
         asyncio.create_task(retry_mcp_servers()),
+        asyncio.create_task(watch_queue(js)),
     ]
+    metrics = serve_metrics(settings.metrics_host, settings.separate_metrics_port)
     log.info(
         "worker_started",
         models=list(models),
@@ -216,6 +220,8 @@ async def lifespan(settings: WorkerSettings) -> AsyncIterator[WorkerState]:
         await titler.close()
         if health is not None:
             await health.cleanup()
+        if metrics is not None:
+            metrics.shutdown()
         # Runs are finished or handed back by now; draining would also wait out the
         # pending long-poll fetches (up to their 5 s timeout), so flush and close.
         with contextlib.suppress(Exception):

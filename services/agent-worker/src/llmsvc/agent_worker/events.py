@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -16,10 +17,12 @@ from nats.js import JetStreamContext
 from nats.js.api import Header
 from nats.js.errors import APIError, NotFoundError
 
+from llmsvc.agent_worker.metrics import TIME_TO_FIRST_TOKEN
 from llmsvc.agent_worker.run_outcomes import RunFenced
 from llmsvc.common import subjects
 from llmsvc.common.contracts.agent import EventType, RunEvent
 from llmsvc.common.logging import get_logger
+from llmsvc.common.tracing import trace_headers
 
 log = get_logger(__name__)
 
@@ -38,7 +41,13 @@ class RunEventPublisher:
     run's previous event, so a second worker writing the same run makes the other fail."""
 
     def __init__(
-        self, js: JetStreamContext, *, run_id: str, user_id: str, after: StoredEvent | None = None
+        self,
+        js: JetStreamContext,
+        *,
+        run_id: str,
+        user_id: str,
+        after: StoredEvent | None = None,
+        started_at: float | None = None,
     ):
         self._js = js
         self._run_id = run_id
@@ -53,6 +62,8 @@ class RunEventPublisher:
         self._closed = False
         self._flusher: asyncio.Task[None] | None = None
         self._lock = asyncio.Lock()
+        #: When the job was taken (`perf_counter`): the first token is timed from it.
+        self._started_at = started_at
 
     async def publish(self, type_: EventType, data: dict[str, Any]) -> None:
         """Publish one event now (after any tokens queued before it) and wait for the ack."""
@@ -74,8 +85,10 @@ class RunEventPublisher:
             return
         self._pending.append(text)
         self._wake.set()
-        if self._flusher is None:
+        if self._flusher is None:  # the run's first token
             self._flusher = asyncio.create_task(self._flush_loop())
+            if self._started_at is not None:
+                TIME_TO_FIRST_TOKEN.observe(time.perf_counter() - self._started_at)
 
     async def close(self) -> None:
         self._closed = True
@@ -133,10 +146,12 @@ class RunEventPublisher:
             ack = await self._js.publish(
                 self._subject,
                 orjson.dumps(body),
-                headers={
-                    "Nats-Msg-Id": f"{self._run_id}:{seq}",
-                    Header.EXPECTED_LAST_SUBJECT_SEQUENCE: str(self._expected_stream_seq),
-                },
+                headers=trace_headers(
+                    {
+                        "Nats-Msg-Id": f"{self._run_id}:{seq}",
+                        Header.EXPECTED_LAST_SUBJECT_SEQUENCE: str(self._expected_stream_seq),
+                    }
+                ),
             )
         except APIError as exc:
             if exc.err_code not in _WRONG_LAST_SEQUENCE:

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from typing import Any
 
@@ -41,12 +42,20 @@ from llmsvc.agent_worker.events import RunEventPublisher, last_event
 from llmsvc.agent_worker.graph import AgentGraph, RunContext
 from llmsvc.agent_worker.history import role_of
 from llmsvc.agent_worker.message_store import ContextBudget, MessageStore, TurnMemory
+from llmsvc.agent_worker.metrics import (
+    MODEL_ERRORS,
+    RUN_SECONDS,
+    RUNS_ENDED,
+    RUNS_STARTED,
+    TOKENS,
+)
 from llmsvc.agent_worker.model_stream import stream_reply
 from llmsvc.agent_worker.run_outcomes import (
     LockLost,
     ModelUnavailable,
     ReplaceRefused,
     RunDeferred,
+    RunEnded,
     RunFenced,
     run_error_body,
 )
@@ -151,10 +160,12 @@ class RunExecutor:
         writer). The checks before the model is called run concurrently, and
         `metadata` is published while the model is already being asked.
         """
+        started_at = time.perf_counter()
         previous = None if first_delivery else await last_event(self._js, job.run_id)
         if previous is not None and previous.event.terminal:
             log.info("run_already_finished", run_id=job.run_id)
             return
+        RUNS_STARTED.inc()
         async with contextlib.AsyncExitStack() as scope:
             # Listen for a cancel before clients learn the run id from `metadata`: the
             # subscription reaches the server before the `metadata` publish on this
@@ -182,7 +193,11 @@ class RunExecutor:
             )
             cancel.requested = cancel.requested or cancelled_in_queue
             pub = RunEventPublisher(
-                self._js, run_id=job.run_id, user_id=job.user_id, after=previous
+                self._js,
+                run_id=job.run_id,
+                user_id=job.user_id,
+                after=previous,
+                started_at=started_at,
             )
             scope.push_async_callback(pub.close)
             if previous is None:
@@ -213,6 +228,7 @@ class RunExecutor:
             await self._release(job)
             await pub.publish(*ending)
         await self._count(job, ending)
+        RUN_SECONDS.observe(time.perf_counter() - started_at)
         await self._prune(job, memory)
         if ending[0] == "done" and job.wants_title and self._titler is not None:
             span = memory.stored_span
@@ -251,9 +267,17 @@ class RunExecutor:
     async def _count(self, job: RunJob, ending: Ending) -> None:
         """Take the finished run off its user's quota and add the tokens it used."""
         tokens = 0
-        if ending[0] == "done":
-            usage = ending[1].get("usage") or {}
-            tokens = int(usage.get("input_tokens", 0)) + int(usage.get("output_tokens", 0))
+        outcome, body = ending
+        RUNS_ENDED.labels(outcome, str(body.get("code", "")) if outcome == "error" else "").inc()
+        if outcome == "done":
+            usage = body.get("usage") or {}
+            input_tokens, output_tokens = (
+                int(usage.get("input_tokens", 0)),
+                int(usage.get("output_tokens", 0)),
+            )
+            TOKENS.labels("input").inc(input_tokens)
+            TOKENS.labels("output").inc(output_tokens)
+            tokens = input_tokens + output_tokens
         try:
             await self._quotas.run_ended(job.user_id, job.run_id, tokens=tokens)
         except Exception as exc:  # a stale entry is dropped when the user hits the limit
@@ -317,6 +341,8 @@ class RunExecutor:
             if body is None:
                 raise  # not the model's or the run's failure: retried from the queue
             log.warning("run_failed", run_id=job.run_id, error=repr(exc))
+            if not isinstance(exc, RunEnded):  # the model's (or the way to it) failure
+                MODEL_ERRORS.labels(body["code"]).inc()
             status: MessageStatus = "interrupted" if transcript.produced_anything else "error"
             await self._keep_unfinished(memory, turn, transcript, status)
             return ("error", body)

@@ -1,6 +1,7 @@
 """The worker's health endpoints (aiohttp, already the model client's transport), for
-orchestrators and operators: `/healthz` (the process runs) and `/readyz` (NATS and Mongo
-reachable, with the tools on offer and how each MCP server stands)."""
+orchestrators and operators: `/healthz` (the process runs), `/readyz` (NATS and Mongo
+reachable, with the tools on offer and how each MCP server stands) and `/metrics`
+(Prometheus)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 ReadinessCheck = Callable[[], Awaitable[tuple[bool, dict[str, Any]]]]
 
@@ -25,11 +27,16 @@ async def _readyz(request: web.Request) -> web.Response:
     return web.json_response(body, status=200 if ready else 503)
 
 
+async def _metrics(_request: web.Request) -> web.Response:
+    return web.Response(body=generate_latest(), headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+
 async def start_health_server(host: str, port: int, ready: ReadinessCheck) -> web.AppRunner:
     app = web.Application()
     app[_READY] = ready
     app.router.add_get("/healthz", _healthz)
     app.router.add_get("/readyz", _readyz)
+    app.router.add_get("/metrics", _metrics)
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     await web.TCPSite(runner, host, port).start()

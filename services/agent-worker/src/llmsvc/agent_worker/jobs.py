@@ -10,11 +10,13 @@ from nats.aio.msg import Msg
 from nats.errors import TimeoutError as NatsTimeoutError
 from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig
+from opentelemetry.trace import SpanKind
 from pydantic import ValidationError
 
 from llmsvc.agent_worker.flows import RunExecutor, heartbeat
+from llmsvc.agent_worker.metrics import RUNS_ACTIVE, RUNS_REDELIVERED
 from llmsvc.agent_worker.run_outcomes import RunDeferred, RunFenced
-from llmsvc.common import subjects
+from llmsvc.common import subjects, tracing
 from llmsvc.common.contracts.agent import RunJob
 from llmsvc.common.logging import get_logger
 
@@ -98,8 +100,18 @@ class JobLoop:
         )
         beat = asyncio.create_task(heartbeat(msg, self._ack_wait_s / 3))
         final_attempt = msg.metadata.num_delivered >= self._max_deliver
+        if msg.metadata.num_delivered > 1:
+            RUNS_REDELIVERED.inc()
+        RUNS_ACTIVE.inc()
         try:
-            await self._executor.execute(job, first_delivery=msg.metadata.num_delivered == 1)
+            # The run continues the trace of the request that queued it.
+            with tracing.span(
+                "agent run",
+                parent=tracing.context_from(msg.headers),
+                kind=SpanKind.CONSUMER,
+                attributes={"llmsvc.run_id": job.run_id, "llmsvc.session_id": job.session_id},
+            ):
+                await self._executor.execute(job, first_delivery=msg.metadata.num_delivered == 1)
             await msg.ack()
         except asyncio.CancelledError:
             # Shutting down: hand the run to another worker now rather than after ack_wait.
@@ -124,6 +136,7 @@ class JobLoop:
                 await msg.nak(delay=1)
         finally:
             beat.cancel()
+            RUNS_ACTIVE.dec()
 
     async def _give_up(self, msg: Msg, job: RunJob, code: str, message: str) -> None:
         try:

@@ -22,6 +22,9 @@ import orjson
 from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage
 from langchain_core.messages.tool import tool_call_chunk
 from langchain_openai import ChatOpenAI
+from opentelemetry.trace import SpanKind
+
+from llmsvc.common import tracing
 
 
 class ModelStreamError(Exception):
@@ -120,6 +123,26 @@ async def stream_reply(
         list(messages), stream=True, stream_options={"include_usage": True}, **extra
     )
     reply = StreamedReply()
+    with tracing.span(
+        "chat",
+        kind=SpanKind.CLIENT,
+        attributes={"gen_ai.operation.name": "chat", "gen_ai.request.model": model.model_name},
+    ) as span:
+        await _stream(model, payload, reply, on_text)
+        if span is not None and reply.usage:
+            span.set_attribute("gen_ai.usage.input_tokens", reply.usage.get("prompt_tokens", 0))
+            span.set_attribute(
+                "gen_ai.usage.output_tokens", reply.usage.get("completion_tokens", 0)
+            )
+    return reply
+
+
+async def _stream(
+    model: ChatOpenAI,
+    payload: dict[str, Any],
+    reply: StreamedReply,
+    on_text: Callable[[str], None],
+) -> None:
     # The SDK's own low-level `post` (its way to undocumented endpoints) with the
     # payload as langchain-openai built it: `create()` would re-validate it against the
     # params TypedDict first, which cost ~9% of a worker's CPU under load. With
@@ -138,7 +161,6 @@ async def stream_reply(
             reply.add(orjson.loads(data), on_text)
     finally:
         await response.aclose()
-    return reply
 
 
 async def _sse_data(chunks: AsyncIterator[bytes]) -> AsyncIterator[bytes]:

@@ -7,15 +7,21 @@ import asyncio
 from llmsvc.auth.app import create_app
 from llmsvc.auth.settings import AuthSettings
 from llmsvc.common.logging import configure_logging
+from llmsvc.common.tracing import configure_tracing, shutdown_tracing
 
 
 def main() -> None:
     settings = AuthSettings()
     configure_logging(level=settings.log_level, json=settings.log_json, service="auth")
+    if configure_tracing("auth"):
+        from opentelemetry.instrumentation.pymongo import PymongoInstrumentor
+
+        PymongoInstrumentor().instrument()
     # FastStream's run() turns SIGINT/SIGTERM into a graceful stop: stop taking new
     # messages, let in-flight ones finish (up to the broker's graceful timeout), drain
     # the connection, then close Mongo in the lifespan.
     asyncio.run(create_app(settings).run())
+    shutdown_tracing()
 
 
 if __name__ == "__main__":

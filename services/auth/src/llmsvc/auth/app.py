@@ -18,8 +18,10 @@ from llmsvc.auth.security import PasswordHasher
 from llmsvc.auth.service import AuthService
 from llmsvc.auth.settings import AuthSettings
 from llmsvc.auth.signing_keys import SigningKeys
+from llmsvc.common.broker_middlewares import broker_middlewares
 from llmsvc.common.errors import Unavailable
 from llmsvc.common.logging import get_logger
+from llmsvc.common.metrics import serve_metrics
 from llmsvc.common.throttle import Throttle
 from llmsvc.common.token_denylist import TokenDenylist
 
@@ -86,6 +88,7 @@ def create_app(settings: AuthSettings) -> FastStream:
         logger=logging.getLogger("llmsvc.auth.broker"),
         # One line per message is too much at INFO in production.
         log_level=logging.DEBUG,
+        middlewares=broker_middlewares("auth"),
         **settings.nats_identity("auth").broker_options(),
     )
     current: list[AuthService] = []
@@ -107,10 +110,13 @@ def create_app(settings: AuthSettings) -> FastStream:
         denylist = await TokenDenylist.open(js)
         async with open_service(settings, throttle=throttle, denylist=denylist) as svc:
             current.append(svc)
+            metrics = serve_metrics(settings.metrics_host, settings.separate_metrics_port)
             log.info("auth_ready", database=settings.database)
             try:
                 yield
             finally:
                 current.clear()
+                if metrics is not None:
+                    metrics.shutdown()
 
     return FastStream(broker, lifespan=lifespan, logger=logging.getLogger("llmsvc.auth.app"))

@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import math
 
+from llmsvc.auth.metrics import THROTTLED
 from llmsvc.auth.settings import AuthSettings
 from llmsvc.common.errors import RateLimited
 from llmsvc.common.logging import get_logger
@@ -49,7 +50,7 @@ class AbuseLimits:
                 for limit, key in self._login_keys(email, address)
             )
         )
-        _refuse_if(waits, "too many failed logins; try again later")
+        _refuse_if(waits, "too many failed logins; try again later", kind="login")
 
     async def login_failed(self, email: str, address: str | None) -> None:
         await asyncio.gather(
@@ -64,13 +65,16 @@ class AbuseLimits:
         """Count a registration or refresh; refuse it when over the limit."""
         key = address or UNKNOWN_ADDRESS
         _refuse_if(
-            [await self._throttle.refused_for(limit, key)], "too many requests; try again later"
+            [await self._throttle.refused_for(limit, key)],
+            "too many requests; try again later",
+            kind=limit.name.split("-")[0],
         )
         await self._throttle.hit(limit, key)
 
 
-def _refuse_if(waits: list[float | None], message: str) -> None:
+def _refuse_if(waits: list[float | None], message: str, *, kind: str) -> None:
     longest = max((w for w in waits if w is not None), default=None)
     if longest is not None:
+        THROTTLED.labels(kind).inc()
         log.warning("throttled", reason=message, retry_after_s=math.ceil(longest))
         raise RateLimited(message, retry_after_s=math.ceil(longest))

@@ -9,6 +9,7 @@ from typing import NoReturn
 
 from llmsvc.auth.api_keys import ApiKeyService
 from llmsvc.auth.limits import AbuseLimits
+from llmsvc.auth.metrics import LOGIN_FAILURES, LOGINS, REFRESH_REUSE, REGISTRATIONS
 from llmsvc.auth.models import AuthSessionRecord, UserRecord, bson_now
 from llmsvc.auth.password_policy import check_password
 from llmsvc.auth.repository import AuthSessionRepository, UserRepository
@@ -97,6 +98,7 @@ class AuthService:
         if not await self._users.insert(user):
             raise Conflict("an account with this email already exists", code="email_taken")
         log.info("user_registered", user_id=user.user_id)
+        REGISTRATIONS.inc()
         return user.public()
 
     async def login(self, req: LoginRequest) -> TokenPair:
@@ -106,10 +108,12 @@ class AuthService:
         user = await self._users.by_email(req.email)
         if user is None:
             await self._passwords.burn(req.password)
-            await self._login_failed(req.email, address, user_id=None)
+            await self._login_failed(req.email, address, user_id=None, reason="unknown_account")
         matches, new_hash = await self._passwords.verify(req.password, user.password_hash)
         if not matches:
-            await self._login_failed(req.email, address, user_id=user.user_id)
+            await self._login_failed(
+                req.email, address, user_id=user.user_id, reason="wrong_password"
+            )
         if self._limits is not None:
             await self._limits.login_succeeded(req.email, address)
         if new_hash is not None:
@@ -117,6 +121,7 @@ class AuthService:
             await self._users.set_password_hash(user.user_id, new_hash)
         pair, _ = await self._new_session(user)
         log.info("user_logged_in", user_id=user.user_id, client_address=address)
+        LOGINS.inc()
         return pair
 
     async def refresh(self, req: RefreshRequest) -> TokenPair:
@@ -285,10 +290,11 @@ class AuthService:
         return pair, session
 
     async def _login_failed(
-        self, email: str, address: str | None, *, user_id: str | None
+        self, email: str, address: str | None, *, user_id: str | None, reason: str
     ) -> NoReturn:
         # Who (the account, if there is one; never the email or password) and from where.
         log.info("login_failed", user_id=user_id, client_address=address)
+        LOGIN_FAILURES.labels(reason).inc()
         if self._limits is not None:
             await self._limits.login_failed(email, address)
         raise _invalid_credentials()
@@ -296,6 +302,7 @@ class AuthService:
     async def _reuse_detected(self, user_id: str, *, now: datetime) -> NoReturn:
         """A copy of a refresh token is in other hands: every login of the user ends, and
         its access tokens with it (which family the thief holds is not known)."""
+        REFRESH_REUSE.inc()
         revoked = await self._end_logins(user_id)
         log.warning("refresh_token_reused", user_id=user_id, families_revoked=len(revoked))
         raise Unauthorized(

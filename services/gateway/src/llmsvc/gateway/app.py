@@ -4,9 +4,10 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
-from prometheus_client import start_http_server
 
+from llmsvc.common import tracing
 from llmsvc.common.clients import AgentClient, AuthClient, SessionsClient
+from llmsvc.common.metrics import HttpMetrics
 from llmsvc.common.nats_client import connect_nats
 from llmsvc.common.run_cancels import RunCancels
 from llmsvc.common.run_lock import RunLocks
@@ -62,15 +63,9 @@ def create_app(settings: GatewaySettings) -> FastAPI:
             models=settings.catalog(),
             trusted_proxies=parse_networks(settings.trusted_proxies),
         )
-        metrics_server = None
-        if (port := settings.separate_metrics_port) is not None:
-            # prometheus_client's own server, in its thread, off the public listener.
-            metrics_server, _ = start_http_server(port, addr=settings.metrics_host)
         try:
             yield
         finally:
-            if metrics_server is not None:
-                metrics_server.shutdown()
             await session_cache.stop()
             await token_keys.stop()
             await denylist.stop()
@@ -98,6 +93,7 @@ def create_app(settings: GatewaySettings) -> FastAPI:
     )
     install_error_handlers(app)
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(HttpMetrics)
     routers = [
         health.router,
         auth.router,
@@ -111,4 +107,9 @@ def create_app(settings: GatewaySettings) -> FastAPI:
         routers.append(health.metrics_router)
     for router in routers:
         app.include_router(router)
+    if tracing.enabled():
+        from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
+
+        # Not a span per ASGI message: an event stream sends one per token.
+        FastAPIInstrumentor.instrument_app(app, exclude_spans=["send", "receive"])
     return app

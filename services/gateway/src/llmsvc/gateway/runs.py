@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections.abc import AsyncIterator
 
 import structlog
@@ -16,14 +17,16 @@ from pydantic import ValidationError
 from llmsvc.common import subjects
 from llmsvc.common.contracts.agent import RunEvent, RunJob
 from llmsvc.common.contracts.sessions import CreateSession, GetSession, Session, TouchSession
-from llmsvc.common.errors import Conflict, NotFound, Unavailable
+from llmsvc.common.errors import Conflict, NotFound, RateLimited, Unavailable
 from llmsvc.common.ids import new_id, utcnow
 from llmsvc.common.logging import get_logger
 from llmsvc.common.streams import RUN_EVENTS_CONSUMER_IDLE_S
+from llmsvc.common.tracing import trace_headers
 from llmsvc.gateway.metrics import (
     EVENT_STREAMS_OPEN,
     RUNS_REJECTED,
     RUNS_STARTED,
+    TIME_TO_FIRST_TOKEN,
     events_relayed,
 )
 from llmsvc.gateway.state import GatewayState
@@ -37,7 +40,7 @@ async def resolve_session(
     """The conversation a message goes to: a new one without `session_id`, else the
     caller's own (from the cache of checked sessions when this gateway has one)."""
     if session_id is None:
-        await state.quotas.admit_conversation(user_id)
+        await admit_conversation(state, user_id)
         # A provisional name, which the automatic title replaces after the first reply.
         name = " ".join(first_message.split())[:60] or None
         session = await state.sessions.create(
@@ -50,6 +53,15 @@ async def resolve_session(
         session = await owned_session(state, user_id=user_id, session_id=session_id)
     state.session_cache.put(session)
     return session
+
+
+async def admit_conversation(state: GatewayState, user_id: str) -> None:
+    """Count a new conversation against the user's quota, or raise RateLimited (429)."""
+    try:
+        await state.quotas.admit_conversation(user_id)
+    except RateLimited:
+        RUNS_REJECTED.labels("conversation_quota").inc()
+        raise
 
 
 async def owned_session(state: GatewayState, *, user_id: str, session_id: str) -> Session:
@@ -133,7 +145,7 @@ async def _publish_job(state: GatewayState, job: RunJob, attempts: int = 3) -> N
             await state.js.publish(
                 subjects.AGENT_JOBS_SUBJECT,
                 job.model_dump_json().encode(),
-                headers={"Nats-Msg-Id": job.run_id},
+                headers=trace_headers({"Nats-Msg-Id": job.run_id}),
                 timeout=2,
             )
             return
@@ -176,6 +188,9 @@ class RunEvents:
         self._sub = sub
         self.run_id = run_id
         self._closed = False
+        #: When the message that started the run arrived (`perf_counter`), if this
+        #: client sent it: its first token is the time to first token.
+        self.started_at: float | None = None
         EVENT_STREAMS_OPEN.inc()
 
     @classmethod
@@ -230,6 +245,9 @@ class RunEvents:
                     continue  # already delivered before a reconnect, or a duplicate
                 after_seq = event.seq
                 events_relayed(event.type).inc()
+                if self.started_at is not None and event.type == "token":
+                    TIME_TO_FIRST_TOKEN.observe(time.perf_counter() - self.started_at)
+                    self.started_at = None
                 yield event
                 if event.terminal:
                     return
@@ -242,6 +260,7 @@ async def start_and_follow(
 ) -> RunEvents:
     """Start `job` in `session` and return its events. The events' consumer is created
     while the run is being queued: both are round trips to NATS."""
+    started_at = time.perf_counter()
     opening = asyncio.create_task(RunEvents.open(state, job.run_id))
     try:
         await start_run(state, session=session, job=job)
@@ -250,4 +269,6 @@ async def start_and_follow(
         with contextlib.suppress(BaseException):
             await (await opening).close()
         raise
-    return await opening
+    events = await opening
+    events.started_at = started_at
+    return events

@@ -32,10 +32,6 @@ class GatewaySettings(TokenSettings, QuotaSettings, ModelSettings):
     trusted_proxies: Annotated[list[str], NoDecode] = []
     #: Serve `/docs` and `/openapi.json` (unset: on, except in production).
     api_docs: bool | None = None
-    #: Prometheus `/metrics` on this port, apart from the public listener (unset: 9464
-    #: in production; elsewhere `/metrics` is served on the public listener).
-    metrics_host: str = "0.0.0.0"  # noqa: S104 - an internal port, scraped from outside
-    metrics_port: int | None = Field(None, ge=1, le=65535)
     #: Larger request bodies are refused with 413.
     max_body_bytes: int = Field(256 * 1024, ge=1024)
     #: `stream: false` requests give up waiting for the reply after this long.
@@ -58,9 +54,3 @@ class GatewaySettings(TokenSettings, QuotaSettings, ModelSettings):
     @property
     def docs_enabled(self) -> bool:
         return self.api_docs if self.api_docs is not None else self.environment != "production"
-
-    @property
-    def separate_metrics_port(self) -> int | None:
-        if self.metrics_port is not None:
-            return self.metrics_port
-        return 9464 if self.environment == "production" else None

@@ -11,8 +11,10 @@ from faststream import FastStream
 from faststream.nats import NatsBroker
 from pymongo import AsyncMongoClient
 
+from llmsvc.common.broker_middlewares import broker_middlewares
 from llmsvc.common.errors import Unavailable
 from llmsvc.common.logging import get_logger
+from llmsvc.common.metrics import serve_metrics
 from llmsvc.common.streams import ensure_stream, sessions_events_stream
 from llmsvc.sessions.events import JetStreamAnnouncer, NatsUpdateNotifier
 from llmsvc.sessions.flows import finish_unfinished_deletions
@@ -38,6 +40,7 @@ def create_app(settings: SessionsSettings) -> FastStream:
         logger=logging.getLogger("llmsvc.sessions.broker"),
         # One line per message is too much at INFO in production.
         log_level=logging.DEBUG,
+        middlewares=broker_middlewares("sessions"),
         **settings.nats_identity("sessions").broker_options(),
     )
     current: list[SessionService] = []
@@ -74,8 +77,13 @@ def create_app(settings: SessionsSettings) -> FastStream:
                     sessions=sessions, announcer=announcer, notifier=NatsUpdateNotifier(nc)
                 )
             )
+            metrics = serve_metrics(settings.metrics_host, settings.separate_metrics_port)
             log.info("sessions_ready", database=settings.database)
-            yield
+            try:
+                yield
+            finally:
+                if metrics is not None:
+                    metrics.shutdown()
         finally:
             current.clear()
             await mongo.close()

@@ -7,10 +7,13 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 import httpx
-from fastapi import FastAPI
+from fastapi import FastAPI, Request, Response
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
 
+from llmsvc.common import tracing
+from llmsvc.common.metrics import HttpMetrics
 from llmsvc.web.auth_flow import TokenRefresher
 from llmsvc.web.context import State, WebContext
 from llmsvc.web.error_handlers import install_error_handlers
@@ -48,6 +51,10 @@ def _http_client(
     )
 
 
+async def _metrics(_request: Request) -> Response:
+    return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+
 def create_app(
     settings: WebSettings | None = None,
     *,
@@ -65,6 +72,10 @@ def create_app(
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[State]:
         async with _http_client(settings, gateway_transport) as http:
+            if tracing.enabled():  # the gateway continues the trace
+                from opentelemetry.instrumentation.httpx import HTTPXClientInstrumentor
+
+                HTTPXClientInstrumentor.instrument_client(http)
             gateway = GatewayClient(http)
             yield {
                 "web": WebContext(
@@ -86,10 +97,19 @@ def create_app(
         max_body_size=MAX_BODY_BYTES,
     )
     app.add_middleware(SecurityHeadersMiddleware, hsts=settings.environment == "production")
+    app.add_middleware(HttpMetrics)
+    if settings.separate_metrics_port is None:
+        # Development only: in production /metrics is on METRICS_PORT, never public.
+        app.add_route("/metrics", _metrics, include_in_schema=False)
     app.mount("/web/static", StaticFiles(directory=STATIC_DIR), name="static")
     app.include_router(pages.router)
     app.include_router(auth.router)
     app.include_router(api.router)
     app.include_router(account.router)
     install_error_handlers(app)
+    if tracing.enabled():
+        from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
+
+        # Not a span per ASGI message: a chat stream sends one per token.
+        FastAPIInstrumentor.instrument_app(app, exclude_spans=["send", "receive"])
     return app

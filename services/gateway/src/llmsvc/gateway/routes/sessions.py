@@ -16,7 +16,7 @@ from llmsvc.common.contracts.sessions import (
 )
 from llmsvc.common.errors import Forbidden, ValidationFailed
 from llmsvc.gateway.deps import Authenticated, State
-from llmsvc.gateway.runs import owned_session
+from llmsvc.gateway.runs import admit_conversation, owned_session
 from llmsvc.gateway.schemas import CreateSessionBody, IdPath, SessionView, UpdateSessionBody
 from llmsvc.gateway.state import GatewayState
 
@@ -35,7 +35,7 @@ async def create_session(
 ) -> Session:
     body = body or CreateSessionBody()
     check_model(state, body.model)
-    await state.quotas.admit_conversation(caller.sub)
+    await admit_conversation(state, caller.sub)
     payload = CreateSession(
         user_id=caller.sub, name=body.name, model=body.model, instructions=body.instructions
     )
