@@ -25,6 +25,7 @@ from typing import Any
 import httpx
 from tests.support.broker import identity_from_env
 from tests.support.mockllm import start_mockllm
+from tests.support.otlp_receiver import otlp_receiver
 from tests.support.procs import Proc, free_port, start_mongo, start_nats
 from tests.support.stack import Stack, running_stack, wait_for_responders
 
@@ -152,6 +153,12 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument("--mongo-uri", default=None, help="use this Mongo instead of starting one")
     p.add_argument(
         "--max-total-s", type=float, default=900.0, help="hard limit for the whole benchmark"
+    )
+    p.add_argument(
+        "--trace",
+        action="store_true",
+        help="turn tracing on in every service (OTLP/HTTP to a receiver in this process "
+        "that counts the spans and drops them), to measure what tracing costs",
     )
     p.add_argument("--out", type=Path, default=RESULTS_DIR, help="results folder")
     p.add_argument(
@@ -474,6 +481,7 @@ def start_relay(
 async def run_all(args: argparse.Namespace, results: dict[str, Any], workdir: Path) -> None:
     started: list[Proc] = []
     stack: Stack | None = None
+    exits = contextlib.ExitStack()
     try:
         nats_url, mongo_uri = args.nats_url, args.mongo_uri
         nats_proc = mongo_proc = None
@@ -498,6 +506,15 @@ async def run_all(args: argparse.Namespace, results: dict[str, Any], workdir: Pa
         started.append(mock)
         model_url = f"http://127.0.0.1:{mock.port}/v1"
         # The stack copies this process's environment into the services' own.
+        if args.trace:
+            receiver = otlp_receiver(decode=False)
+            spans = exits.enter_context(receiver)
+            os.environ["OTEL_EXPORTER_OTLP_ENDPOINT"] = spans.url
+            exits.callback(
+                lambda: results.__setitem__(
+                    "tracing", {"exports": spans.exports, "bytes": spans.bytes_received}
+                )
+            )
         if args.worker_concurrency is not None:
             os.environ["WORKER_CONCURRENCY"] = str(args.worker_concurrency)
         for index, workers in enumerate(args.workers):
@@ -547,6 +564,7 @@ async def run_all(args: argparse.Namespace, results: dict[str, Any], workdir: Pa
         for proc in reversed(started):
             with contextlib.suppress(Exception):
                 proc.stop()
+        exits.close()  # after the services stopped: they export what they buffered
 
 
 async def main_async(args: argparse.Namespace) -> dict[str, Any]:
@@ -570,6 +588,7 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
             "worker_concurrency": effective_worker_concurrency(args),
             "history_turns": args.history_turns,
             "history_reads": args.history_reads,
+            "tracing": args.trace,
         },
         "levels": [],
         "probes_ms": None,

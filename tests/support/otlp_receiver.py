@@ -28,12 +28,20 @@ class ReceivedSpan:
 
 
 class Receiver:
-    def __init__(self) -> None:
+    def __init__(self, *, decode: bool = True) -> None:
         self.spans: list[ReceivedSpan] = []
         self._lock = threading.Lock()
+        self._decode = decode
         self.url = ""
+        self.exports = 0
+        self.bytes_received = 0
 
     def add(self, body: bytes) -> None:
+        with self._lock:
+            self.exports += 1
+            self.bytes_received += len(body)
+        if not self._decode:
+            return
         request = ExportTraceServiceRequest.FromString(body)
         received = []
         for resource_spans in request.resource_spans:
@@ -66,8 +74,10 @@ def _value(value: Any) -> Any:
 
 
 @contextmanager
-def otlp_receiver() -> Iterator[Receiver]:
-    receiver = Receiver()
+def otlp_receiver(*, decode: bool = True) -> Iterator[Receiver]:
+    """A running receiver; with `decode=False` it only counts what arrives (for
+    benchmarks: the cost measured is the services', not a collector's)."""
+    receiver = Receiver(decode=decode)
 
     class Handler(BaseHTTPRequestHandler):
         def do_POST(self) -> None:  # noqa: N802 - the http.server interface
