@@ -53,7 +53,10 @@ def test_the_guide_lists_every_metric_and_only_real_ones() -> None:
     listed = set(re.findall(r"`(llm_[a-z_]+)", guide))
     names = exported()
     assert listed - names == set(), "the guide names metrics nobody exports"
-    assert names - listed == set(), "exported metrics missing from infra/README.md"
+    # FastStream's middleware has more (publish counters, exceptions) once a broker in
+    # this process used it; the guide names the ones an operator watches.
+    ours = {n for n in names if not n.startswith(("llm_received_", "llm_published_"))}
+    assert ours - listed == set(), "exported metrics missing from infra/README.md"
 
 
 def test_the_dashboard_queries_only_exported_metrics() -> None:
