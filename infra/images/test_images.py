@@ -56,10 +56,9 @@ from tests.support.api import (
     stream_turn,
     streamed_text,
 )
-from tests.support.procs import Proc, binary, free_port, start_mongo
+from tests.support.procs import Proc, free_port, start_mongo, start_nats
 from tests.support.sse import SseEvent, collect_sse
 
-from llmsvc.common.broker_setup import BrokerFiles, write_broker_files
 from llmsvc.mockllm.replies import reply_for, tokenize
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -503,22 +502,6 @@ class Smoke:
             proc.stop()
 
 
-def start_nats(workdir: Path, owner: int) -> tuple[Proc, BrokerFiles]:
-    """As tests.support.procs.start_nats, with the seeds owned by the images' user."""
-    port = free_port()
-    store = workdir / "nats"
-    store.mkdir(parents=True, exist_ok=True)
-    files = write_broker_files(workdir / "broker", port=port, store_dir=store, owner=owner)
-    proc = Proc(
-        "nats",
-        [binary("nats-server"), "-c", str(files.config)],
-        env=dict(os.environ),
-        log_path=workdir / "nats.log",
-        port=port,
-    )
-    return proc.start(), files
-
-
 def image_uid(podman: Podman) -> int:
     users = {
         podman.out("image", "inspect", "--format", "{{.Config.User}}", image(s)) for s in SERVICES
@@ -589,7 +572,8 @@ async def smoke(smoke: Smoke) -> dict[str, Any]:
     uid = image_uid(podman)
     check_imports(podman)
     smoke.notes.append("every module of each service imports in its image")
-    nats, broker = start_nats(workdir, uid)
+    # The seeds owned by the images' user; no harness identity.
+    nats, broker = start_nats(workdir, harness=False, owner=uid)
     smoke.procs.append(nats)
     mongo = start_mongo(workdir)
     smoke.procs.append(mongo)

@@ -102,14 +102,18 @@ class Proc:
         return "\n".join(text.splitlines()[-lines:])
 
 
-def start_nats(workdir: Path) -> tuple[Proc, BrokerFiles]:
-    """nats-server with JetStream and the services' identities and permissions (plus an
-    all-powerful harness identity for the tests themselves); anonymous clients are
-    refused."""
+def start_nats(
+    workdir: Path, *, harness: bool = True, owner: int | None = None
+) -> tuple[Proc, BrokerFiles]:
+    """nats-server with JetStream and the services' identities and permissions (plus,
+    with `harness`, an all-powerful identity for the tests themselves); anonymous
+    clients are refused. `owner`: the user the seed files are given to (containers)."""
     port = free_port()
     store = workdir / "nats"
     store.mkdir(parents=True, exist_ok=True)
-    files = write_broker_files(workdir / "broker", port=port, store_dir=store, harness=True)
+    files = write_broker_files(
+        workdir / "broker", port=port, store_dir=store, harness=harness, owner=owner
+    )
     proc = Proc(
         "nats",
         [binary("nats-server"), "-c", str(files.config)],
