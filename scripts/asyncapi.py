@@ -319,7 +319,10 @@ def worker_broker() -> NatsBroker:
         "`Nats-Expected-Last-Subject-Sequence` = the stream sequence of the run's previous "
         "event, so a worker presumed dead cannot write after its successor. The first event "
         "is `metadata` (`reset` when another worker restarts the run); the last is one of "
-        "`done`, `error`, `cancelled`.",
+        "`done`, `error`, `cancelled`. A **gateway** publishes one event only: `error` "
+        "`no_worker` as the first event of a run no worker started within "
+        "`RUN_START_TIMEOUT_S` (`Nats-Msg-Id` = `<run_id>:no_worker`, expected last "
+        "sequence 0, as a worker's first event), so exactly one of the two is stored.",
     )
 
     @broker.subscriber(

@@ -77,3 +77,13 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     unmarked = [i.nodeid for i in items if not any(i.get_closest_marker(m) for m in _MARKERS)]
     if unmarked:
         raise pytest.UsageError(f"tests without a unit/integration/e2e marker: {unmarked}")
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """The fault suites' checker reports (`tests.support.checker`), one line each."""
+    from tests.support.checker import REPORTS
+
+    if REPORTS:
+        terminalreporter.section("history checker")
+        for report in REPORTS:
+            terminalreporter.write_line(report.summary())

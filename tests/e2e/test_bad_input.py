@@ -8,6 +8,7 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.support.api import assert_error_body
 from tests.support.stack import Stack
 
 pytestmark = pytest.mark.e2e
@@ -34,18 +35,6 @@ async def user(stack: Stack) -> dict[str, Any]:
         headers = {"Authorization": f"Bearer {login['access_token']}"}
         r = await api.post("/conversation/session", json={"name": "keep me"}, headers=headers)
         return {"headers": headers, "session": r.json(), "user": login["user"]}
-
-
-def assert_error_body(r: httpx.Response, status: int, code: str | None = None) -> None:
-    assert r.status_code == status, (r.status_code, r.text)
-    assert r.headers["content-type"].startswith("application/json")
-    body = r.json()
-    assert set(body) == {"error"}, body
-    assert isinstance(body["error"]["code"], str) and body["error"]["code"]
-    assert isinstance(body["error"]["message"], str) and body["error"]["message"]
-    assert "Traceback" not in r.text
-    if code is not None:
-        assert body["error"]["code"] == code, body
 
 
 UNAUTHENTICATED = [

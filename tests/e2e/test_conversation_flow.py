@@ -37,6 +37,11 @@ async def stored_count(
 
 
 def assert_well_formed(events: list[SseEvent], session_id: str, expected_reply: str) -> None:
+    # `queued` comes from the gateway at once, unstored and without an id; the run's
+    # stored events follow, numbered from 1.
+    queued, events = events[0], events[1:]
+    assert queued.event == "queued" and queued.id is None
+    assert queued.data == {"run_id": events[0].data["run_id"], "session_id": session_id}
     assert [e.id for e in events] == list(range(1, len(events) + 1)), "ids count up from 1"
     assert events[0].event == "metadata"
     assert events[0].data["session_id"] == session_id

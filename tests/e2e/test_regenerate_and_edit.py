@@ -43,7 +43,8 @@ async def test_regenerate_replaces_the_last_reply(api: httpx.AsyncClient, mockll
     ]
 
     events = await regenerate(api, headers, session_id)
-    assert events[0].event == "metadata" and events[-1].event == "done", events[-1]
+    assert [e.event for e in events[:2]] == ["queued", "metadata"], events[:2]
+    assert events[-1].event == "done", events[-1]
     after = await history(api, headers, session_id)
     # The question stays (same id); the reply and its steps are new.
     assert [m["id"] for m in after[:3]] == [m["id"] for m in before[:3]]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import signal
+from collections.abc import AsyncIterator
 
 import httpx
 import nats
@@ -15,7 +16,7 @@ from llmsvc.mockllm.replies import reply_for
 from tests.support.api import new_session, register_and_login, stream_turn, streamed_text
 from tests.support.mockllm import requests_ending_with
 from tests.support.procs import Proc
-from tests.support.sse import SseEvent, collect_sse, read_sse
+from tests.support.sse import SseEvent, collect_sse, read_sse, stored
 from tests.support.stack import Stack
 
 pytestmark = pytest.mark.e2e
@@ -45,7 +46,8 @@ async def test_model_failure_ends_the_run_with_an_error_and_an_honest_history(
         assert events[-1].event == "error", [e.event for e in events]
         assert events[-1].data["code"] == code
         assert "Traceback" not in json.dumps(events[-1].data)
-        assert [e.id for e in events] == list(range(1, len(events) + 1))
+        run = stored(events)
+        assert [e.id for e in run] == list(range(1, len(run) + 1))
         # The turn stays as it ended: the question, and the partial answer if any.
         r = await api.get(f"/conversation/session/{sid}/history", headers=headers)
         messages = r.json()["messages"]
@@ -74,7 +76,7 @@ async def test_a_model_failure_before_the_first_token_is_retried(
         sid = await new_session(api, headers)
         question = f"flaky [mock:fail={failure}] [mock:fail_first=2]"
         events = await stream_turn(api, headers, sid, question)
-        assert [e.event for e in events if e.event != "token"] == ["metadata", "done"]
+        assert [e.event for e in events if e.event != "token"] == ["queued", "metadata", "done"]
         assert streamed_text(events) == reply_for([{"role": "user", "content": question}])
         tries = await requests_ending_with(mockllm, question)
         assert len(tries) == 3  # two failures, then the answer
@@ -100,7 +102,7 @@ async def test_cancel_stops_the_run_and_keeps_the_partial_answer(
         ) as r:
             async for event in read_sse(r):
                 seen.append(event)
-                if event.event == "token" and len(seen) == 3:
+                if event.event == "token" and sum(e.event == "token" for e in seen) == 2:
                     run_id = seen[0].data["run_id"]
                     c = await api.post(f"/conversation/runs/{run_id}/cancel", headers=headers)
                     assert c.status_code == 202
@@ -145,7 +147,7 @@ async def test_reconnect_with_last_event_id_resumes_exactly_once(
         ) as r:
             assert r.status_code == 200
             after = await collect_sse(r)
-        events = before + after
+        events = stored(before + after)
         assert [e.id for e in events] == list(range(1, len(events) + 1))
         assert events[-1].event == "done"
         text = "".join(e.data["text"] for e in events if e.event == "token")
@@ -194,7 +196,8 @@ async def test_run_survives_its_worker_being_killed(stack: Stack, headers: dict[
         kinds = [e.event for e in events]
         assert "reset" in kinds, kinds
         assert kinds[-1] == "done"
-        assert [e.id for e in events] == list(range(1, len(events) + 1)), "seq never repeats"
+        run = stored(events)
+        assert [e.id for e in run] == list(range(1, len(run) + 1)), "seq never repeats"
         after_reset = events[kinds.index("reset") + 1 :]
         text = "".join(e.data["text"] for e in after_reset if e.event == "token")
         expected = reply_for([{"role": "user", "content": message}])
@@ -240,7 +243,8 @@ async def test_worker_shutdown_hands_the_run_to_another_worker(
         kinds = [e.event for e in events]
         assert "cancelled" not in kinds and kinds[-1] == "done", kinds
         assert "reset" in kinds
-        assert [e.id for e in events] == list(range(1, len(events) + 1))
+        run = stored(events)
+        assert [e.id for e in run] == list(range(1, len(run) + 1))
         expected = reply_for([{"role": "user", "content": message}])
         assert events[-1].data["message"]["content"] == expected
 
@@ -265,7 +269,7 @@ async def test_cancel_sent_as_soon_as_the_run_id_is_known(
                         f"/conversation/runs/{event.data['run_id']}/cancel", headers=headers
                     )
                     assert c.status_code == 202
-        assert [e.event for e in seen] == ["metadata", "cancelled"]
+        assert [e.event for e in seen] == ["queued", "metadata", "cancelled"]
 
 
 async def test_cancel_of_a_queued_run_is_kept_until_a_worker_takes_it(
@@ -285,6 +289,10 @@ async def test_cancel_of_a_queued_run_is_kept_until_a_worker_takes_it(
                 headers=headers,
             ) as r:
                 assert r.status_code == 200
+                # The client learns at once that its run waits for a worker.
+                sse = read_sse(r)
+                queued = await anext(sse)
+                assert queued.event == "queued" and queued.id is None
                 busy = await api.post(
                     "/conversation", json={"message": "again", "session_id": sid}, headers=headers
                 )
@@ -293,14 +301,18 @@ async def test_cancel_of_a_queued_run_is_kept_until_a_worker_takes_it(
                 c = await api.post(f"/conversation/runs/{run_id}/cancel", headers=headers)
                 assert c.status_code == 202
                 worker.start()
-                events = await asyncio.wait_for(collect_sse(r), 60)
+                events = await asyncio.wait_for(rest_of(sse), 60)
         finally:
             if not worker.alive:
                 worker.start()
         assert [(e.id, e.event) for e in events] == [(1, "metadata"), (2, "cancelled")]
-        assert events[0].data["run_id"] == run_id
+        assert events[0].data["run_id"] == run_id == queued.data["run_id"]
         # The conversation is free again.
         assert (await stream_turn(api, headers, sid, "next"))[-1].event == "done"
+
+
+async def rest_of(sse: AsyncIterator[SseEvent]) -> list[SseEvent]:
+    return [event async for event in sse]
 
 
 async def test_a_run_that_loses_its_conversation_stops_and_keeps_what_it_had(
@@ -319,7 +331,7 @@ async def test_a_run_that_loses_its_conversation_stops_and_keeps_what_it_had(
         ) as r:
             async for event in read_sse(r):
                 seen.append(event)
-                if event.event == "token" and len(seen) == 2:
+                if event.event == "token" and sum(e.event == "token" for e in seen) == 1:
                     nc = await nats.connect(
                         stack.env["NATS_URL"], **stack.nats_identity().connect_options()
                     )

@@ -92,10 +92,13 @@ PUBLISH = {
     subjects.AGENT_HISTORY: only("gateway"),
     subjects.AUTH_LOGIN: only("gateway"),
     subjects.AUTH_API_KEYS_VERIFY: only("gateway"),
-    # Jobs and cancels: the gateway's; run events: the workers'.
+    # Jobs and cancels: the gateway's; run events: the workers' (and a gateway's
+    # `no_worker` error for a run nobody took, whose job it then deletes).
     subjects.AGENT_JOBS_SUBJECT: only("gateway"),
     subjects.run_cancel("r1"): only("gateway"),
-    subjects.run_events("r1"): only("agent-worker"),
+    subjects.run_events("r1"): only("agent-worker", "gateway"),
+    "$JS.API.STREAM.MSG.DELETE.AGENT_JOBS": only("gateway"),
+    "$JS.API.STREAM.MSG.DELETE.AGENT_EVENTS": only(),
     # The automatic title: the workers'; session announcements: the sessions service's.
     subjects.SESSIONS_TITLE: only("agent-worker"),
     subjects.SESSIONS_DELETED: only("sessions"),

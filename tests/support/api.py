@@ -56,3 +56,15 @@ async def history(api: httpx.AsyncClient, headers: dict[str, str], session_id: s
 def streamed_text(events: list[SseEvent]) -> str:
     """The text a client shows from a run's `token` events."""
     return "".join(e.data["text"] for e in events if e.event == "token")
+
+
+def assert_error_body(r: httpx.Response, status: int, code: str | None = None) -> None:
+    assert r.status_code == status, (r.status_code, r.text)
+    assert r.headers["content-type"].startswith("application/json")
+    body = r.json()
+    assert set(body) == {"error"}, body
+    assert isinstance(body["error"]["code"], str) and body["error"]["code"]
+    assert isinstance(body["error"]["message"], str) and body["error"]["message"]
+    assert "Traceback" not in r.text
+    if code is not None:
+        assert body["error"]["code"] == code, body

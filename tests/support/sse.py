@@ -42,3 +42,8 @@ async def read_sse(response: httpx.Response) -> AsyncIterator[SseEvent]:
 
 async def collect_sse(response: httpx.Response) -> list[SseEvent]:
     return [event async for event in read_sse(response)]
+
+
+def stored(events: list[SseEvent]) -> list[SseEvent]:
+    """The run's own (stored, numbered) events: without the gateway's `queued` notice."""
+    return [event for event in events if event.id is not None]

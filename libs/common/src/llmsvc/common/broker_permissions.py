@@ -5,14 +5,17 @@ only to the subjects it owns or calls, the JetStream API calls on its own stream
 KV buckets, and the replies addressed to its own inbox prefix (`_INBOX_<service>`), so
 no service can read another's replies. Services that answer requests may publish to the
 reply subject of a request they received, and to nothing else of the caller's
-(`allow_responses`). Nobody may delete or purge a stream.
+(`allow_responses`). Nobody may delete or purge a stream (a gateway deletes single
+jobs it queued, see below).
 
 What the table says, in short:
 
 - only the gateway publishes jobs and the requests that carry a `user_id` (auth,
   sessions, history), and cancels;
 - only auth subscribes to `auth.v1.>`, where passwords and tokens travel;
-- workers publish run events but not jobs; sessions publishes session events;
+- workers publish run events but not jobs (a gateway stores one run event only: the
+  `error` of a run that no worker took in time, which it may then delete from the jobs
+  stream); sessions publishes session events;
 - run locks, cancels and quotas are the gateway's and the workers' alone, the
   revocation list the gateway's and auth's, the login throttle auth's.
 
@@ -123,6 +126,9 @@ GATEWAY = Identity(
         subjects.AGENT_HISTORY,
         subjects.AGENT_JOBS_SUBJECT,
         subjects.RUN_CANCEL_WILDCARD,
+        # The `no_worker` error of a run no worker took, and withdrawing its job.
+        subjects.RUN_EVENTS_WILDCARD,
+        f"$JS.API.STREAM.MSG.DELETE.{AGENT_JOBS}",
         *_stream(AGENT_JOBS),
         *_stream(AGENT_EVENTS, read=True, consume=True),
         *_bucket(RUN_LOCKS),

@@ -8,7 +8,9 @@ collision it reads again and asks `fn` again. Each write renews the entry's TTL.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
+import random
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -65,11 +67,15 @@ class JsonEntries:
         fn: Callable[[State], tuple[State | None, T]],
         *,
         ttl_s: int,
-        tries: int = 8,
+        tries: int = 16,
     ) -> T:
         """Apply `fn` to the current value (`{}` if none): it returns the value to write
-        (None: write nothing) and the result to return."""
-        for _ in range(tries):
+        (None: write nothing) and the result to return. Writers that collide wait a
+        random, growing moment before they try again, so a burst on one key (one
+        user's parallel requests) is serialised rather than refused."""
+        for attempt in range(tries):
+            if attempt:
+                await asyncio.sleep(random.uniform(0, 0.002 * attempt))
             state, revision = await self._current(key)
             new_state, result = fn(dict(state))
             if new_state is None:

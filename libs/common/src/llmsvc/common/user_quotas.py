@@ -12,7 +12,8 @@ conversation lock no longer names them are dropped first (only runs admitted mor
 `_SETTLE_S` ago: a run's lock is taken together with its admission).
 
 A limit of 0 means no limit. Refusals are `RateLimited` (429 with `Retry-After`);
-nothing already running is touched.
+nothing already running is touched. A burst of writes that keeps colliding on one
+user's entry is refused too (fail closed), never let through uncounted.
 """
 
 from __future__ import annotations
@@ -131,8 +132,9 @@ class UserQuotas:
                     ) from None
                 await self._drop(key, gone)
             except Contended:
-                log.warning("quota_contended", user_id=user_id)  # let it through
-                return
+                # Fail closed: a burst that defeats the count is what the quota is for.
+                log.warning("quota_contended", user_id=user_id)
+                raise RateLimited("too many requests at once; try again", retry_after_s=1) from None
 
     async def run_ended(self, user_id: str, run_id: str, *, tokens: int = 0) -> None:
         """Take a run off the user's count and add the model tokens it used."""
@@ -172,6 +174,7 @@ class UserQuotas:
             await self._entries.change(self._key(user_id), admit, ttl_s=_ENTRY_TTL_S)
         except Contended:
             log.warning("quota_contended", user_id=user_id)
+            raise RateLimited("too many requests at once; try again", retry_after_s=1) from None
 
     async def usage(self, user_id: str) -> State:
         """What is counted for the user now (for tests and operators)."""

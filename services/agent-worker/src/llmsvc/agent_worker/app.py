@@ -154,6 +154,7 @@ async def lifespan(settings: WorkerSettings) -> AsyncIterator[WorkerState]:
         concurrency=settings.worker_concurrency,
         ack_wait_s=settings.job_ack_wait_s,
         max_deliver=settings.job_max_deliver,
+        start_timeout_s=settings.run_start_timeout_s,
     )
     # nats-py runs one subscription's callbacks one at a time: answer each read in a
     # task of its own (bounded), so a slow read does not hold up the others.

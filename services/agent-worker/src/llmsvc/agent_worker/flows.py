@@ -264,6 +264,20 @@ class RunExecutor:
             await self._release(job)
             await self._count(job, ("error", body))
 
+    async def ended_elsewhere(self, job: RunJob) -> bool:
+        """After this worker was fenced off the run: whether the run has ended anyway (a
+        gateway withdrew it before this worker's first event, or a worker that took it
+        over finished it). Then the conversation lock this worker may have re-taken for
+        it is given back."""
+        try:
+            stored = await last_event(self._js, job.run_id)
+        except Exception:
+            return False
+        if stored is None or not stored.event.terminal:
+            return False
+        await self._release(job)
+        return True
+
     async def _count(self, job: RunJob, ending: Ending) -> None:
         """Take the finished run off its user's quota and add the tokens it used."""
         tokens = 0

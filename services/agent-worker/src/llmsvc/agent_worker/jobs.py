@@ -18,6 +18,7 @@ from llmsvc.agent_worker.metrics import RUNS_ACTIVE, RUNS_REDELIVERED
 from llmsvc.agent_worker.run_outcomes import RunDeferred, RunFenced
 from llmsvc.common import subjects, tracing
 from llmsvc.common.contracts.agent import RunJob
+from llmsvc.common.ids import utcnow
 from llmsvc.common.logging import get_logger
 
 log = get_logger(__name__)
@@ -42,12 +43,14 @@ class JobLoop:
         concurrency: int,
         ack_wait_s: float,
         max_deliver: int,
+        start_timeout_s: float = 0.0,
     ) -> None:
         self._js = js
         self._executor = executor
         self._slots = asyncio.Semaphore(concurrency)
         self._ack_wait_s = ack_wait_s
         self._max_deliver = max_deliver
+        self._start_timeout_s = start_timeout_s
         self._running: set[asyncio.Task[None]] = set()
 
     async def run(self) -> None:
@@ -98,6 +101,11 @@ class JobLoop:
         structlog.contextvars.bind_contextvars(
             run_id=job.run_id, session_id=job.session_id, user_id=job.user_id
         )
+        if msg.metadata.num_delivered == 1 and self._too_late(job):
+            # Its gateway has told the client that no worker took it (or would have).
+            log.warning("run_too_late", run_id=job.run_id)
+            await self._give_up(msg, job, "no_worker", "no worker took the run in time")
+            return
         beat = asyncio.create_task(heartbeat(msg, self._ack_wait_s / 3))
         final_attempt = msg.metadata.num_delivered >= self._max_deliver
         if msg.metadata.num_delivered > 1:
@@ -119,9 +127,14 @@ class JobLoop:
                 await msg.nak()
             raise
         except RunFenced:
-            # Presumed dead after missed heartbeats, the job went to another worker,
-            # which now owns it: neither ack nor nak, just stop.
-            log.warning("run_fenced", run_id=job.run_id)
+            if await self._executor.ended_elsewhere(job):
+                # Ended before this worker wrote anything (its gateway withdrew it, or
+                # the worker that took it over finished): nothing more to do.
+                await msg.ack()
+            else:
+                # Presumed dead after missed heartbeats, the job went to another worker,
+                # which now owns it: neither ack nor nak, just stop.
+                log.warning("run_fenced", run_id=job.run_id)
         except RunDeferred as exc:
             log.info("run_deferred", run_id=job.run_id, reason=str(exc))
             if final_attempt:
@@ -137,6 +150,11 @@ class JobLoop:
         finally:
             beat.cancel()
             RUNS_ACTIVE.dec()
+
+    def _too_late(self, job: RunJob) -> bool:
+        if not self._start_timeout_s:
+            return False
+        return (utcnow() - job.created_at).total_seconds() > self._start_timeout_s
 
     async def _give_up(self, msg: Msg, job: RunJob, code: str, message: str) -> None:
         try:

@@ -63,6 +63,9 @@ class WorkerSettings(MongoSettings, ModelSettings):
     #: A job whose worker stops heart-beating is redelivered after this long.
     job_ack_wait_s: float = Field(30.0, ge=5)
     job_max_deliver: int = Field(3, ge=1, le=20)
+    #: A job first taken longer than this after it was queued is not run: it ends with
+    #: `error` `no_worker`, as its gateway told the client (0: run it however late).
+    run_start_timeout_s: float = Field(60.0, ge=0)
     #: Time-to-live of the "one active run per conversation" lock; renewed while running.
     run_lock_ttl_s: int = Field(120, ge=10)
 

@@ -26,7 +26,7 @@ def run_error(data: dict[str, Any]) -> ServiceError:
     """A failed run's `error` event as the HTTP error of a `stream: false` request."""
     code = str(data.get("code", "run_failed"))
     message = str(data.get("message", "the run failed"))
-    if code == "model_rate_limited":
+    if code in ("model_rate_limited", "no_worker"):
         return Unavailable(message, code=code)
     if code == "model_timeout":
         return GatewayTimeout(message, code=code)

@@ -36,6 +36,9 @@ class GatewaySettings(TokenSettings, QuotaSettings, ModelSettings):
     max_body_bytes: int = Field(256 * 1024, ge=1024)
     #: `stream: false` requests give up waiting for the reply after this long.
     blocking_reply_timeout_s: float = Field(300.0, gt=0)
+    #: A run no worker has taken this long after it was queued ends with `error`
+    #: `no_worker` and is withdrawn (0: wait for a worker for ever).
+    run_start_timeout_s: float = Field(60.0, ge=0)
 
     @field_validator("trusted_proxies", mode="before")
     @classmethod

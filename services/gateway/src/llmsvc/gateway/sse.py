@@ -18,6 +18,20 @@ def frame(event: RunEvent) -> bytes:
     return head + orjson.dumps(event.data) + b"\n\n"
 
 
-async def sse_stream(events: AsyncIterator[RunEvent | None]) -> AsyncIterator[bytes]:
+def queued_frame(*, run_id: str, session_id: str) -> bytes:
+    """Sent by the gateway before any stored event of a run no worker may have taken
+    yet, so the client knows the run's id at once. It is not stored and has no `id`."""
+    return (
+        b"event: queued\ndata: "
+        + orjson.dumps({"run_id": run_id, "session_id": session_id})
+        + b"\n\n"
+    )
+
+
+async def sse_stream(
+    events: AsyncIterator[RunEvent | None], *, first: bytes = b""
+) -> AsyncIterator[bytes]:
+    if first:
+        yield first
     async for event in events:
         yield PING if event is None else frame(event)

@@ -15,12 +15,13 @@ from llmsvc.gateway.run_errors import wait_for_reply
 from llmsvc.gateway.runs import (
     RunEvents,
     new_job,
+    queued_run,
     resolve_session,
     run_owner,
     start_and_follow,
 )
 from llmsvc.gateway.schemas import ConversationBody, ConversationReply, IdPath, RegenerateBody
-from llmsvc.gateway.sse import SSE_HEADERS, sse_stream
+from llmsvc.gateway.sse import SSE_HEADERS, queued_frame, sse_stream
 from llmsvc.gateway.state import GatewayState
 
 router = APIRouter(prefix="/conversation", tags=["conversation"])
@@ -67,8 +68,9 @@ async def respond(state: GatewayState, session: Session, job: RunJob, *, stream:
     """Start `job` and answer with its events (SSE) or, with `stream: false`, its reply."""
     events = await start_and_follow(state, session=session, job=job)
     if stream:
+        first = queued_frame(run_id=job.run_id, session_id=job.session_id)
         return StreamingResponse(
-            sse_stream(events.follow(ping_s=state.settings.sse_ping_s)),
+            sse_stream(events.follow(ping_s=state.settings.sse_ping_s), first=first),
             media_type="text/event-stream",
             headers=SSE_HEADERS,
         )
@@ -89,13 +91,22 @@ async def run_events(
     state: State,
     last_event_id: Annotated[str | None, Header(alias="Last-Event-ID")] = None,
 ) -> StreamingResponse:
-    if await run_owner(state, run_id) != caller.sub:
+    """Follow a run's events (again): from the start, or after `Last-Event-ID`. A run no
+    worker has taken yet opens with `queued`, as when it was sent."""
+    queued = None
+    try:
+        owner = await run_owner(state, run_id)
+    except NotFound:
+        queued = await queued_run(state, user_id=caller.sub, run_id=run_id)
+        owner = caller.sub
+    if owner != caller.sub:
         raise NotFound("no such run", code="run_not_found")
     # Anything but a plain event number (as sent by EventSource) replays from the start.
     after = int(last_event_id) if last_event_id and _EVENT_ID.fullmatch(last_event_id) else 0
-    events = await RunEvents.open(state, run_id)
+    events = await RunEvents.open(state, run_id, queued)
+    first = b"" if queued is None else queued_frame(run_id=run_id, session_id=queued.session_id)
     return StreamingResponse(
-        sse_stream(events.follow(after_seq=after, ping_s=state.settings.sse_ping_s)),
+        sse_stream(events.follow(after_seq=after, ping_s=state.settings.sse_ping_s), first=first),
         media_type="text/event-stream",
         headers=SSE_HEADERS,
     )
@@ -103,11 +114,15 @@ async def run_events(
 
 @router.post("/runs/{run_id}/cancel", status_code=status.HTTP_202_ACCEPTED)
 async def cancel_run(run_id: RunIdPath, caller: Authenticated, state: State) -> dict[str, str]:
+    """Stop a run of the caller's, also one no worker has taken yet (the cancel is kept
+    for the worker that takes it). Another user's run, or none, is 404 and records
+    nothing."""
     try:
-        owner: str | None = await run_owner(state, run_id)
+        owner = await run_owner(state, run_id)
     except NotFound:
-        owner = None  # not started yet (or unknown): the worker checks the owner
-    if owner is not None and owner != caller.sub:
+        await queued_run(state, user_id=caller.sub, run_id=run_id)  # or 404
+        owner = caller.sub
+    if owner != caller.sub:
         raise NotFound("no such run", code="run_not_found")
     # Kept for a worker that has not picked the run up yet, and told to one running it.
     await state.cancels.request(run_id, caller.sub)

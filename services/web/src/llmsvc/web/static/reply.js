@@ -9,6 +9,8 @@ import { readEvents } from "./sse.js";
 const MAX_RESUMES = 6;
 // Painting may take at most this share of the time: a slow render paints less often.
 const PAINT_SHARE = 0.25;
+// A run no worker has taken after this long says so (it ends with `no_worker` later).
+const WAITING_NOTICE_MS = 1500;
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
 function parse(data) {
@@ -28,6 +30,7 @@ export class Reply {
     this.text = "";
     this.runId = null;
     this.sessionId = null;
+    this.waiting = null; // the "waiting for a worker" notice: a timer, or "shown"
     this.lastId = null;
     /** "done", "cancelled" or "error" once a terminal event came. */
     this.outcome = null;
@@ -80,7 +83,14 @@ export class Reply {
     note(this.node, text, className);
   }
 
+  stopWaiting() {
+    if (this.waiting === "shown") this.hooks.onStatus("");
+    else clearTimeout(this.waiting);
+    this.waiting = null;
+  }
+
   finish() {
+    this.stopWaiting();
     this.cancelPaint();
     this.hooks.paint(() => this.view.finish(this.text));
     this.node.classList.remove("streaming");
@@ -94,7 +104,17 @@ export class Reply {
     if (ev.id) this.lastId = ev.id;
     const data = parse(ev.data);
     switch (ev.event) {
+      case "queued": // from the gateway, before any worker has the run
+        this.runId = data.run_id ?? this.runId;
+        this.sessionId = data.session_id ?? this.sessionId;
+        this.hooks.onMetadata(this, data);
+        this.waiting ??= setTimeout(() => {
+          this.waiting = "shown";
+          this.hooks.onStatus("Waiting for a free worker…");
+        }, WAITING_NOTICE_MS);
+        break;
       case "metadata":
+        this.stopWaiting();
         this.runId = data.run_id ?? this.runId;
         this.sessionId = data.session_id ?? this.sessionId;
         this.hooks.onMetadata(this, data);
