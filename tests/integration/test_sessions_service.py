@@ -38,6 +38,7 @@ from llmsvc.sessions.repository import SessionRepository
 from llmsvc.sessions.service import SessionService
 from llmsvc.sessions.settings import SessionsSettings
 from tests.support.infra import Infra
+from tests.support.stack import wait_for_responders
 
 pytestmark = pytest.mark.integration
 
@@ -57,6 +58,11 @@ async def settings(infra: Infra, db_prefix: str) -> AsyncIterator[SessionsSettin
         environment="test",
     )
     async with TestApp(create_app(settings)):
+        # The service subscribes on its own connection: make sure the server has its
+        # subscriptions before a test's first request (else "no responders", rarely).
+        await wait_for_responders(
+            infra.nats_url, [subjects.SESSIONS_CREATE], identity=infra.nats_identity()
+        )
         yield settings
 
 
